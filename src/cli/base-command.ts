@@ -1,0 +1,117 @@
+import {Command, Errors, Flags, Interfaces} from '@oclif/core'
+
+import {ReplError, EXIT_CODES, ServerError} from '../core/errors.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+
+/**
+ * Every repl command extends this. It owns the three things commands must not each reinvent:
+ * the `--json`/`--debug` flags, turning any error into one line on stderr plus an exit code
+ * (the only place that does so), and SIGINT/SIGTERM as an AbortSignal core code can honour.
+ */
+export abstract class BaseCommand extends Command {
+  static override baseFlags = {
+    json: Flags.boolean({description: 'Print machine-readable JSON on stdout instead of text.', helpGroup: 'OUTPUT'}),
+    debug: Flags.boolean({description: 'Show stack traces and protocol details on errors.', helpGroup: 'OUTPUT', hidden: false}),
+  }
+
+  /** Aborted on the first SIGINT/SIGTERM; a second signal exits at once. */
+  protected readonly abortController = new AbortController()
+  protected jsonMode = false
+  protected debugMode = false
+  private signalHandler?: (signal: NodeJS.Signals) => void
+
+  override async init(): Promise<void> {
+    // Read --json/--debug before full parsing so even flag errors honour them.
+    this.jsonMode = this.argv.includes('--json')
+    this.debugMode = this.argv.includes('--debug') || Boolean(process.env.REPL_DEBUG)
+    await super.init()
+    let signals = 0
+    this.signalHandler = (signal) => {
+      signals++
+      if (signals > 1) process.exit(EXIT_CODES.INTERRUPTED)
+      this.abortController.abort(new ReplError('INTERRUPTED', `Interrupted by ${signal}`))
+    }
+    process.on('SIGINT', this.signalHandler)
+    process.on('SIGTERM', this.signalHandler)
+  }
+
+  protected get signal(): AbortSignal {
+    return this.abortController.signal
+  }
+
+  /** Diagnostics and progress go to stderr so stdout stays clean for data and JSON. */
+  protected info(message: string): void {
+    if (!this.jsonMode) process.stderr.write(`${message}\n`)
+  }
+
+  /** Write one JSON document (or one JSON line) to stdout. */
+  protected printJson(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value, jsonReplacer)}\n`)
+  }
+
+  override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<never> {
+    const {message, hint, details, code, exitCode, extra} = describeError(err)
+    const lines = [`repl: error: ${message}`]
+    for (const d of details) lines.push(`  ${d}`)
+    if (hint) lines.push(`hint: ${hint}`)
+    if (this.debugMode && err.stack) lines.push(err.stack)
+    process.stderr.write(`${lines.join('\n')}\n`)
+    if (this.jsonMode) this.printJson({error: {code, message, ...(hint ? {hint} : {}), ...extra}})
+    // ExitError is not printed again by oclif's handler.
+    return this.exit(exitCode)
+  }
+
+  override async finally(err: Error | undefined): Promise<void> {
+    if (this.signalHandler) {
+      process.off('SIGINT', this.signalHandler)
+      process.off('SIGTERM', this.signalHandler)
+    }
+    await super.finally(err)
+  }
+}
+
+interface DescribedError {
+  message: string
+  hint?: string
+  details: string[]
+  code: string
+  exitCode: number
+  extra: Record<string, unknown>
+}
+
+function describeError(err: Error & {oclif?: {exit?: number}}): DescribedError {
+  if (err instanceof ServerError) {
+    return {
+      message: err.message,
+      hint: err.hint,
+      details: err.details,
+      code: err.code,
+      exitCode: err.exitCode,
+      extra: {sqlstate: err.sqlstate, ...(err.fields.detail ? {detail: err.fields.detail} : {})},
+    }
+  }
+  if (err instanceof ReplError) {
+    return {message: err.message, hint: err.hint, details: err.details, code: err.code, exitCode: err.exitCode, extra: {}}
+  }
+  // oclif's own parse errors (unknown flag, missing argument, bad option value).
+  if (err instanceof Errors.CLIError || (err as {parse?: unknown}).parse) {
+    const first = err.message.split('\n').find((l) => l.trim() !== '') ?? err.message
+    return {
+      message: first.trim(),
+      hint: 'See --help for usage.',
+      details: [],
+      code: 'INVALID_ARGUMENT',
+      exitCode: EXIT_CODES.USAGE,
+      extra: {},
+    }
+  }
+  const message = err?.message ? err.message : String(err)
+  return {message: `Unexpected error: ${message}`, hint: 'Run again with --debug for a stack trace.', details: [], code: 'INTERNAL', exitCode: EXIT_CODES.FAILURE, extra: {}}
+}
+
+/** BigInt (LSNs, sizes) serialize as strings in JSON is not what scripts want: use numbers when safe. */
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString()
+  return value
+}
