@@ -1,0 +1,34 @@
+import {openSync, closeSync, readSync, writeSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
+
+/**
+ * Ask for a password on the controlling terminal with echo off, like libpq's simple_prompt:
+ * /dev/tty rather than stdin, so `repl basebackup -D - | ...` and scripts piping stdin still work.
+ */
+export async function promptPassword(label = 'Password: '): Promise<string | undefined> {
+  let fd: number
+  try {
+    fd = openSync('/dev/tty', 'r+')
+  } catch {
+    return undefined
+  }
+  const stty = (arg: string) => spawnSync('stty', [arg], {stdio: [fd, 'ignore', 'ignore']})
+  try {
+    writeSync(fd, label)
+    stty('-echo')
+    const buf = Buffer.alloc(1)
+    const bytes: number[] = []
+    for (;;) {
+      const n = readSync(fd, buf, 0, 1, null)
+      if (n === 0 || buf[0] === 0x0a || buf[0] === 0x0d) break
+      bytes.push(buf[0]!)
+    }
+    return Buffer.from(bytes).toString('utf8')
+  } finally {
+    stty('echo')
+    try {
+      writeSync(fd, '\n')
+    } catch {}
+    closeSync(fd)
+  }
+}
