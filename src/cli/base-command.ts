@@ -96,9 +96,8 @@ function describeError(err: Error & {oclif?: {exit?: number}}): DescribedError {
   }
   // oclif's own parse errors (unknown flag, missing argument, bad option value).
   if (err instanceof Errors.CLIError || (err as {parse?: unknown}).parse) {
-    const first = err.message.split('\n').find((l) => l.trim() !== '') ?? err.message
     return {
-      message: first.trim(),
+      message: summarizeParseError(err.message),
       hint: 'See --help for usage.',
       details: [],
       code: 'INVALID_ARGUMENT',
@@ -108,6 +107,25 @@ function describeError(err: Error & {oclif?: {exit?: number}}): DescribedError {
   }
   const message = err?.message ? err.message : String(err)
   return {message: `Unexpected error: ${message}`, hint: 'Run again with --debug for a stack trace.', details: [], code: 'INTERNAL', exitCode: EXIT_CODES.FAILURE, extra: {}}
+}
+
+/**
+ * oclif's parse errors span lines ("The following error occurred:", the details, "See more
+ * help with --help"); keep one line that says what is wrong.
+ */
+function summarizeParseError(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^See more help with/.test(l))
+  const details = lines.filter((l) => !/^The following errors? occurred:?$/.test(l))
+  const missing = /^Missing (\d+) required args?/.exec(details[0] ?? '')
+  if (missing) {
+    // Following lines are "name  description": name the arguments only.
+    const names = details.slice(1).map((l) => l.split(/\s+/)[0]!.toUpperCase())
+    return `Missing required argument${names.length === 1 ? '' : 's'}: ${names.join(', ')}`
+  }
+  return details.join('; ').replace(/\s+/g, ' ')
 }
 
 /** BigInt (LSNs, sizes) serialize as strings in JSON is not what scripts want: use numbers when safe. */
