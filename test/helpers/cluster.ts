@@ -7,7 +7,7 @@
  */
 import {spawnSync} from 'node:child_process'
 import {existsSync, readdirSync, readFileSync, rmSync} from 'node:fs'
-import {appendFile, chmod, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {appendFile, chmod, cp, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
 
@@ -237,6 +237,72 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
       if (attempt < 3 && /could not (bind|create any TCP)|Address already in use/i.test(log)) continue
       throw err
     }
+  }
+}
+
+export interface StandbyOptions {
+  slot?: string
+  applicationName?: string
+  config?: Record<string, string | number>
+}
+
+/**
+ * A streaming standby of `primary`, made without any backup tool: stop the primary cleanly,
+ * copy its data directory, restart it, then start the copy with standby.signal and
+ * primary_conninfo. (Tests of repl basebackup make standbys the real way; this is for tests
+ * that only need one to exist.)
+ */
+export async function startStandby(primary: TestCluster, options: StandbyOptions = {}): Promise<TestCluster> {
+  const root = await testDir(`pg${primary.version}-standby`)
+  const dataDir = join(root, 'data')
+  const socketDir = join(root, 'sock')
+  await mkdir(socketDir, {mode: 0o755})
+  if (options.slot) await primary.sql(`SELECT pg_create_physical_replication_slot('${options.slot}', true)`)
+  await primary.stop()
+  try {
+    await cp(primary.dataDir, dataDir, {recursive: true, preserveTimestamps: true})
+  } finally {
+    await primary.start()
+  }
+  await rm(join(dataDir, 'postmaster.pid'), {force: true})
+  await chownTree(root, primary.runAs)
+  const conninfo = `host=${primary.host} port=${primary.port} user=postgres${options.applicationName ? ` application_name=${options.applicationName}` : ''}`
+  await appendFile(join(dataDir, 'postgresql.conf'), formatSettings({
+    unix_socket_directories: socketDir,
+    primary_conninfo: conninfo,
+    ...(options.slot ? {primary_slot_name: options.slot} : {}),
+    hot_standby: 'on',
+    ...options.config,
+  }))
+  await writeFile(join(dataDir, 'standby.signal'), '')
+  await chownTree(dataDir, primary.runAs)
+  const standby = new TestCluster(primary.version, primary.binDir, root, dataDir, socketDir, join(root, 'server.log'), 0, primary.runAs)
+  for (let attempt = 0; ; attempt++) {
+    standby.port = await freePort()
+    try {
+      await standby.start()
+      break
+    } catch (err) {
+      if (attempt < 3 && /could not (bind|create any TCP)|Address already in use/i.test((await standby.logTail(5)).join('\n'))) continue
+      throw err
+    }
+  }
+  await waitFor(async () => (await standby.value('SELECT status FROM pg_stat_wal_receiver')) === 'streaming', 30_000, 'standby streaming')
+  return standby
+}
+
+/** Poll `check` until it returns true, or fail after `timeoutMs`. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  for (;;) {
+    try {
+      if (await check()) return
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`)
+    await new Promise((r) => setTimeout(r, 100))
   }
 }
 
