@@ -46,6 +46,12 @@ export interface StartStreamOptions {
   timeline?: number
   /** Seconds between unprompted status updates; 0 disables them (pg_receivewal -s). */
   statusIntervalSeconds?: number
+  /**
+   * Report the flush position (default true). False sends InvalidXLogRecPtr instead, which
+   * keeps the server from picking this client as a synchronous standby (pg_receivewal does
+   * this when it streams without a slot and without --synchronous).
+   */
+  reportFlush?: boolean
 }
 
 /** Microseconds since 2000-01-01 00:00 UTC, PostgreSQL's timestamp epoch. */
@@ -89,8 +95,15 @@ export class PhysicalStream {
         await conn.collectResults().catch(() => {})
         throw new ServerError(fields, 'Cannot start streaming')
       }
-      // START_REPLICATION on a finished timeline answers with the switch point at once.
-      if (f.type === B.RowDescription || f.type === B.DataRow || f.type === B.CommandComplete || f.type === B.ReadyForQuery) {
+      // START_REPLICATION exactly at the end of a historic timeline skips COPY and answers
+      // with the next timeline at once: return a stream that has already ended.
+      if (f.type === B.RowDescription) {
+        const ended = new PhysicalStream(conn, options)
+        ended.serverCopyDone = true
+        await ended.collectEnd()
+        return ended
+      }
+      if (f.type === B.DataRow || f.type === B.CommandComplete || f.type === B.ReadyForQuery) {
         throw new ReplError('PROTOCOL_ERROR', 'Server did not start streaming')
       }
     }
@@ -157,7 +170,7 @@ export class PhysicalStream {
     const msg = Buffer.allocUnsafe(34)
     msg[0] = 0x72 // r
     msg.writeBigUInt64BE(this.written, 1)
-    msg.writeBigUInt64BE(this.flushed, 9)
+    msg.writeBigUInt64BE(this.options.reportFlush === false ? 0n : this.flushed, 9)
     msg.writeBigUInt64BE(this.applied, 17)
     msg.writeBigInt64BE(pgNow(), 25)
     msg[33] = replyRequested ? 1 : 0
