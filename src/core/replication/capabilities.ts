@@ -24,6 +24,10 @@ export interface ServerCapabilities {
   slotWalStatus: boolean
   /** pg_stat_checkpointer (17+) vs pg_stat_bgwriter. */
   statCheckpointer: boolean
+  /** pg_stat_database_conflicts.confl_active_logicalslot (16+). */
+  conflictActiveLogicalSlot: boolean
+  /** pg_replication_slots.invalidation_reason / inactive_since (17+). */
+  slotInvalidationReason: boolean
 }
 
 const MIN_MAJOR = 13
@@ -46,6 +50,8 @@ export function capabilitiesFor(major: number): ServerCapabilities {
     slotFailover: major >= 17,
     slotWalStatus: true,
     statCheckpointer: major >= 17,
+    conflictActiveLogicalSlot: major >= 16,
+    slotInvalidationReason: major >= 17,
   }
 }
 
