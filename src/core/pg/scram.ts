@@ -89,7 +89,7 @@ function parseAttributes(message: string): Map<string, string> {
  * "mapped to nothing" characters; like libpq, fall back to the raw bytes when the result is
  * empty (libpq does so for any prohibited output, and the server mirrors it).
  */
-function saslPrep(password: string): string {
+export function saslPrep(password: string): string {
   if (/^[\x20-\x7e]*$/.test(password)) return password
   const mapped = password
     .replace(/[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000]/g, ' ')

@@ -110,3 +110,24 @@ export async function serverVersion(binDir: string, runAs?: RunAsUser): Promise<
     })
   }
 }
+
+/**
+ * Binaries that can run an existing data directory of `major`: the usual precedence, except
+ * that PostgreSQL found on PATH for another major is passed over for the embedded build of the
+ * right one (a data directory only runs under its own major). Explicit choices that do not
+ * match (--pg-bin, PG_BIN, --pg-version) are errors.
+ */
+export async function locatePgBinariesForMajor(major: number, options: LocateOptions = {}): Promise<PgBinaries> {
+  if (options.pgVersion !== undefined && options.pgVersion !== major) {
+    throw new ReplError('INVALID_ARGUMENT', `--pg-version ${options.pgVersion} cannot run a PostgreSQL ${major} data directory`)
+  }
+  const found = await locatePgBinaries(options)
+  if (found.major === major) return found
+  if (found.source === 'path') {
+    const embedded = await embeddedBinaries(major, options.runAs)
+    return {...embedded, description: `${embedded.description}; PostgreSQL ${found.version} on PATH does not match the data directory`}
+  }
+  throw new ReplError('INVALID_ARGUMENT', `${found.description} cannot run a PostgreSQL ${major} data directory`, {
+    hint: `Point --pg-bin (or PG_BIN) at PostgreSQL ${major} binaries, or leave it out to use the embedded build.`,
+  })
+}

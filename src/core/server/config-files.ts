@@ -97,14 +97,27 @@ export function applyAutoConfChanges(text: string, changes: Record<string, strin
 
 /** Add pg_hba.conf lines that are not already present (compared by whitespace-normalised text). */
 export async function ensureHbaLines(dataDir: string, lines: string[], position: 'top' | 'bottom' = 'top'): Promise<string[]> {
-  const file = join(dataDir, 'pg_hba.conf')
-  const text = await readFile(file, 'utf8')
+  // pg_hba is first-match: entries meant to take effect must come before initdb's defaults.
+  return ensureLines(join(dataDir, 'pg_hba.conf'), lines, position, false)
+}
+
+/** Add pg_ident.conf mapping lines that are not already present (order does not matter there). */
+export async function ensureIdentLines(dataDir: string, lines: string[]): Promise<string[]> {
+  return ensureLines(join(dataDir, 'pg_ident.conf'), lines, 'bottom', true)
+}
+
+async function ensureLines(file: string, lines: string[], position: 'top' | 'bottom', createIfMissing: boolean): Promise<string[]> {
+  let text = ''
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    if (!createIfMissing || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
   const norm = (l: string) => l.trim().split(/\s+/).join(' ')
   const present = new Set(text.split('\n').map(norm))
   const missing = lines.filter((l) => !present.has(norm(l)))
   if (missing.length === 0) return []
-  // pg_hba is first-match: entries meant to take effect must come before initdb's defaults.
   const updated = position === 'top' ? `${missing.join('\n')}\n${text}` : `${text.replace(/\n?$/, '\n')}${missing.join('\n')}\n`
-  await writeFile(file, updated)
+  await writeFile(file, updated, {mode: 0o600})
   return missing
 }

@@ -105,6 +105,18 @@ export async function isRunning(options: ServerProcessOptions): Promise<boolean>
   return result.code === 0
 }
 
+/**
+ * A setting's value as the server would read it from the data directory's configuration files
+ * (`postgres -C`), without starting it: includes and postgresql.auto.conf are honoured.
+ */
+export async function configValue(options: ServerProcessOptions, name: string): Promise<string> {
+  const result = await runTool(options, 'postgres', ['-D', options.dataDir, '-C', name], 30_000)
+  if (result.code !== 0) {
+    throw new ReplError('SERVER_ERROR', `Cannot read setting ${name} of ${options.dataDir}`, {details: lastLines(result.output, 5)})
+  }
+  return result.stdout.trim()
+}
+
 /** The postmaster's PID from postmaster.pid, if the file exists. */
 export async function postmasterPid(dataDir: string): Promise<number | undefined> {
   try {
@@ -158,6 +170,7 @@ function quoteForPgCtl(value: string): string {
 interface ToolResult {
   code: number
   output: string
+  stdout: string
 }
 
 function runTool(options: ServerProcessOptions, program: string, args: string[], timeoutMs: number): Promise<ToolResult> {
@@ -172,7 +185,7 @@ function runTool(options: ServerProcessOptions, program: string, args: string[],
           reject(new ReplError('SERVER_START_FAILED', `Cannot run ${program}: ${e.message}`))
           return
         }
-        resolve({code: e ? Number(e.code ?? 1) : 0, output: `${stdout}${stderr}`})
+        resolve({code: e ? Number(e.code ?? 1) : 0, output: `${stdout}${stderr}`, stdout})
       },
     )
   })

@@ -1,0 +1,95 @@
+import {execFile} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import {chmod, readdir, readFile, stat} from 'node:fs/promises'
+import {dirname, join} from 'node:path'
+import {promisify} from 'node:util'
+
+import {fromSystemError, ReplError} from '../errors.js'
+import {chownTree, spawnIdentity, type RunAsUser} from './os-user.js'
+
+const run = promisify(execFile)
+
+/** What a -D directory holds before repl touches it. */
+export type DataDirKind =
+  | {kind: 'absent'}
+  | {kind: 'empty'}
+  /** A PostgreSQL data directory (or a plain-format backup) of this major version. */
+  | {kind: 'cluster'; major: number}
+  /** A tar-format backup: base.tar (maybe compressed) and friends. */
+  | {kind: 'tar-backup'; files: string[]}
+  | {kind: 'other'; entries: string[]}
+
+export async function inspectDataDir(dir: string): Promise<DataDirKind> {
+  let entries: string[]
+  try {
+    entries = await readdir(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return {kind: 'absent'}
+    if (code === 'ENOTDIR') throw new ReplError('INVALID_ARGUMENT', `${dir} is not a directory`)
+    throw fromSystemError(err, `Cannot read ${dir}`)
+  }
+  // lost+found alone (a fresh mount point) counts as empty, as initdb sees it.
+  if (entries.filter((e) => e !== 'lost+found').length === 0) return {kind: 'empty'}
+  if (entries.includes('PG_VERSION')) {
+    const text = (await readFile(join(dir, 'PG_VERSION'), 'utf8')).trim()
+    const major = Number.parseInt(text, 10)
+    if (!Number.isInteger(major)) throw new ReplError('INVALID_DATA', `${join(dir, 'PG_VERSION')} does not hold a version number ("${text}")`)
+    return {kind: 'cluster', major}
+  }
+  const tars = entries.filter((e) => /\.tar(\.(gz|lz4|zst))?$/.test(e))
+  if (tars.some((t) => t.startsWith('base.tar'))) return {kind: 'tar-backup', files: tars}
+  return {kind: 'other', entries}
+}
+
+/**
+ * Make `dir` the server user's own, with the 0700 mode PostgreSQL insists on. As root the tree is
+ * chowned when it belongs to root (written by repl itself) or already to that user; a directory of
+ * some third account is refused rather than silently taken over.
+ */
+export async function claimDataDir(dir: string, runAs: RunAsUser | undefined): Promise<void> {
+  const st = await stat(dir)
+  const me = process.getuid?.() ?? 0
+  if (runAs) {
+    if (st.uid !== 0 && st.uid !== runAs.uid) {
+      throw new ReplError('PERMISSION_DENIED', `${dir} belongs to another OS user (uid ${st.uid}), not to "${runAs.name}" that the server would run as`, {
+        hint: 'Pass --os-user with the owner of the directory, or chown it first.',
+      })
+    }
+    await chownTree(dir, runAs)
+  } else if (st.uid !== me) {
+    throw new ReplError('PERMISSION_DENIED', `${dir} belongs to another OS user (uid ${st.uid}); PostgreSQL runs only in a data directory its own user owns`)
+  }
+  if ((st.mode & 0o777) !== 0o700) await chmod(dir, 0o700)
+}
+
+/**
+ * Can the server's OS user reach `dir`? A data directory under root's home (mode 0700) cannot be
+ * used by an unprivileged server: say so before initdb or pg_ctl fail with less helpful words.
+ */
+export async function assertReachable(dir: string, runAs: RunAsUser | undefined): Promise<void> {
+  if (!runAs) return
+  // The directory itself is handed to the user (claimDataDir); what matters is getting there.
+  let parent = dirname(dir)
+  while (!existsSync(parent) && dirname(parent) !== parent) parent = dirname(parent)
+  if (!(await testAs(runAs, '-x', parent))) {
+    throw new ReplError('PERMISSION_DENIED', `OS user "${runAs.name}", which the server runs as, cannot reach ${parent}`, {
+      hint: 'Every parent directory must be searchable (x) by that user; use a directory outside root\'s home, or pass --os-user.',
+    })
+  }
+}
+
+/** Can the server's OS user create files in `dir` (a socket directory, say)? */
+export async function isWritableBy(dir: string, runAs: RunAsUser | undefined): Promise<boolean> {
+  return testAs(runAs, '-w', dir)
+}
+
+/** test(1) run as that user: the kernel's own answer, groups and ACLs included. */
+async function testAs(runAs: RunAsUser | undefined, flag: '-x' | '-w', path: string): Promise<boolean> {
+  try {
+    await run('/bin/sh', ['-c', `test -d "$1" && test ${flag} "$1"`, 'sh', path], {...spawnIdentity(runAs), cwd: '/', timeout: 10_000})
+    return true
+  } catch {
+    return false
+  }
+}
