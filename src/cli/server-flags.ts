@@ -1,0 +1,44 @@
+import {Flags} from '@oclif/core'
+
+import type {ClusterEvent} from '../core/cluster/events.js'
+import type {ProgressReporter} from './progress.js'
+
+/**
+ * Flags of the commands that run a server from a data directory (init-primary, start-standby):
+ * where it is, which binaries, which OS user, how long to wait.
+ */
+export const pgdataFlag = Flags.string({char: 'D', description: 'Data directory of the server.', required: true})
+
+export const serverFlags = {
+  pgdata: pgdataFlag,
+  'pg-bin': Flags.string({
+    description: 'Directory with initdb, pg_ctl and postgres (default: PG_BIN, else PATH, else the embedded PostgreSQL 18).',
+    helpGroup: 'SERVER',
+  }),
+  'pg-version': Flags.integer({
+    description: 'Use the embedded PostgreSQL of this major version (13 to 18; fetched on first use).',
+    min: 13,
+    max: 18,
+    helpGroup: 'SERVER',
+  }),
+  'os-user': Flags.string({
+    description: 'OS user the server runs as when repl runs as root (created if missing; default postgres).',
+    default: 'postgres',
+    helpGroup: 'SERVER',
+  }),
+  superuser: Flags.string({
+    description: "The cluster's superuser, reached over the local socket by peer authentication (default: the server's OS user name, as initdb names it).",
+    helpGroup: 'SERVER',
+  }),
+  'log-file': Flags.string({description: 'Server log file (default: the data directory path plus ".log").', helpGroup: 'SERVER'}),
+  timeout: Flags.integer({description: 'Seconds to wait for the server.', default: 60, min: 1, helpGroup: 'SERVER'}),
+}
+
+/** Core's cluster events on the command's progress reporter. */
+export function renderClusterEvent(progress: ProgressReporter): (event: ClusterEvent) => void {
+  return (event) => {
+    if (event.type === 'phase') progress.phase(event.text)
+    else if (event.type === 'done') progress.phaseDone(event.text)
+    else progress.line(event.text)
+  }
+}

@@ -1,0 +1,76 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+import {userInfo} from 'node:os'
+
+import {resolveConnection} from '../conninfo/resolve.js'
+import {ReplError} from '../errors.js'
+import {connect} from '../pg/connect.js'
+import type {PgConnection} from '../pg/connection.js'
+import {ensureHbaLines, ensureIdentLines} from '../server/config-files.js'
+import type {RunAsUser} from '../server/os-user.js'
+import {runningPostmaster} from '../server/postmaster.js'
+
+/**
+ * How repl reaches a server it manages as a superuser, without any password: over the Unix
+ * socket with `peer` authentication, where the kernel vouches for the connecting OS user. A
+ * pg_ident map lets the server's own OS user and root (who can read the data directory anyway)
+ * act as the bootstrap superuser; nobody else gains anything, and TCP stays password-only.
+ */
+export const ADMIN_MAP = 'repl_admin'
+
+/** The bootstrap superuser repl assumes: initdb's default, the name of the server's OS user. */
+export function defaultSuperuser(runAs: RunAsUser | undefined): string {
+  return runAs?.name ?? userInfo().username
+}
+
+function hbaName(name: string): string {
+  return /^[A-Za-z0-9_.-]+$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`
+}
+
+/** The pg_hba.conf and pg_ident.conf lines; returns the lines it had to add. */
+export async function ensureAdminAccess(dataDir: string, superuser: string, runAs: RunAsUser | undefined): Promise<string[]> {
+  const osUsers = new Set([runAs?.name ?? userInfo().username])
+  if (process.getuid?.() === 0) osUsers.add('root')
+  const hba = await ensureHbaLines(dataDir, [`local all ${hbaName(superuser)} peer map=${ADMIN_MAP}`])
+  const ident = await ensureIdentLines(dataDir, [...osUsers].map((u) => `${ADMIN_MAP} ${hbaName(u)} ${hbaName(superuser)}`))
+  return [...hba, ...ident]
+}
+
+export interface AdminConnectOptions {
+  superuser: string
+  signal?: AbortSignal
+  /** Keep trying this long while the server starts up or has not yet reloaded pg_hba.conf. */
+  retryMs?: number
+}
+
+/** A superuser SQL connection to the server running in `dataDir`, over its Unix socket. */
+export async function connectAdmin(dataDir: string, options: AdminConnectOptions): Promise<PgConnection> {
+  const deadline = Date.now() + (options.retryMs ?? 5000)
+  for (;;) {
+    const info = await runningPostmaster(dataDir)
+    if (!info) throw new ReplError('SERVER_ERROR', `No server is running in ${dataDir}`)
+    if (!info.socketDir) {
+      throw new ReplError('UNSUPPORTED', `The server in ${dataDir} has no Unix socket (unix_socket_directories is empty)`, {
+        hint: 'repl configures servers over their local socket; set unix_socket_directories.',
+      })
+    }
+    try {
+      const resolved = await resolveConnection(
+        {host: info.socketDir, port: info.port, username: options.superuser, dbname: 'postgres', fallbackApplicationName: 'repl'},
+        {},
+      )
+      return await connect(resolved, {signal: options.signal})
+    } catch (err) {
+      const retriable = err instanceof ReplError && ['AUTH_FAILED', 'CONNECTION_FAILED'].includes(err.code)
+      if (!retriable || Date.now() > deadline) throw explainAdminFailure(err, dataDir, options.superuser)
+      await sleep(100)
+    }
+  }
+}
+
+function explainAdminFailure(err: unknown, dataDir: string, superuser: string): unknown {
+  if (!(err instanceof ReplError) || err.code !== 'AUTH_FAILED') return err
+  return new ReplError('AUTH_FAILED', `Cannot connect to the server in ${dataDir} as superuser "${superuser}" over its socket: ${err.message}`, {
+    hint: `repl authenticates with peer through the "${ADMIN_MAP}" map in pg_hba.conf/pg_ident.conf; if the cluster's superuser has another name, pass --superuser.`,
+    cause: err,
+  })
+}
