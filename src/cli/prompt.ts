@@ -14,8 +14,9 @@ export async function promptPassword(label = 'Password: '): Promise<string | und
   }
   const stty = (arg: string) => spawnSync('stty', [arg], {stdio: [fd, 'ignore', 'ignore']})
   try {
-    writeSync(fd, label)
+    // Echo off before the prompt appears, or a fast typist's first characters are shown.
     stty('-echo')
+    writeSync(fd, label)
     const buf = Buffer.alloc(1)
     const bytes: number[] = []
     for (;;) {

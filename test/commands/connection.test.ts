@@ -1,3 +1,4 @@
+import {spawn} from 'node:child_process'
 import {writeFile, chmod} from 'node:fs/promises'
 import {createServer, type Server, type Socket} from 'node:net'
 import {join} from 'node:path'
@@ -5,7 +6,7 @@ import {join} from 'node:path'
 import test from 'ava'
 
 import {resolveRunAsUser} from '../../src/core/server/os-user.js'
-import {runRepl} from '../helpers/cli.js'
+import {BIN, runRepl} from '../helpers/cli.js'
 import {freePort, pgVersions, startCluster, testDir, type TestCluster} from '../helpers/cluster.js'
 import {makeCertificates, type TestCertificates} from '../helpers/tls.js'
 
@@ -140,6 +141,48 @@ for (const version of pgVersions()) {
     t.regex(noRoot.stderr, /root certificate file ".*missing\.crt" does not exist/)
   })
 }
+
+/** Run repl on a pseudo-terminal (util-linux `script`), typing `typed` after a moment. */
+function onTerminal(args: string[], typed: string): Promise<{code: number | null; output: string}> {
+  return new Promise((resolve) => {
+    const command = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
+    const child = spawn('script', ['-qec', command, '/dev/null'], {stdio: ['pipe', 'pipe', 'pipe'], env: {PATH: process.env.PATH, HOME: '/nonexistent'}})
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => {
+      output += d
+      if (output.includes('Password: ') && typed) {
+        child.stdin.write(`${typed}\r`)
+        typed = ''
+      }
+    })
+    child.on('close', (code) => resolve({code, output}))
+  })
+}
+
+test('on a terminal, -W and a server password request both prompt without echo', async (t) => {
+  const c = clusters.get(pgVersions().at(-1)!)!
+  const args = ['status', '-h', '127.0.0.1', '-p', String(c.port), '-U', 'u_scram', '-d', 'postgres', '--json']
+  for (const extra of [['-W'], []]) {
+    const r = await onTerminal([...args, ...extra], PASSWORD)
+    t.is(r.code, 0, r.output)
+    t.regex(r.output, /^Password: \r?\n\{"role":"primary"/)
+    t.false(r.output.includes(PASSWORD), 'the password is not echoed')
+  }
+  const never = await onTerminal([...args, '-w'], PASSWORD)
+  t.is(never.code, 3)
+  t.notRegex(never.output, /Password: /)
+})
+
+test('a Unix socket directory connects, given as -h or PGHOST', async (t) => {
+  const c = clusters.get(pgVersions()[0]!)!
+  const viaFlag = await runRepl(['status', '-h', c.socketDir, '-p', String(c.port), '-U', 'postgres', '-d', 'postgres', '--json'], {cleanEnv: true})
+  t.is(viaFlag.code, 0, viaFlag.stderr)
+  const viaEnv = await runRepl(['status', '--json'], {cleanEnv: true, env: {PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: 'postgres', PGDATABASE: 'postgres'}})
+  t.is(viaEnv.code, 0, viaEnv.stderr)
+  const missing = await runRepl(['status', '-h', '/nonexistent', '-p', '5432', '-U', 'postgres'], {cleanEnv: true})
+  t.is(missing.code, 3)
+  t.is(missing.stderr.split('\n')[0], 'repl: error: connection to server on socket "/nonexistent/.s.PGSQL.5432" failed: No such file or directory')
+})
 
 test('a server that never answers fails within connect_timeout with a clear error', async (t) => {
   // Accepts TCP connections and then says nothing, like a hung host behind a load balancer.
