@@ -1,0 +1,179 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base-command.js'
+import {ReplError} from '../core/errors.js'
+import {parseLsn} from '../core/wal/lsn.js'
+import {OutputBuffer} from '../core/wal/output-buffer.js'
+import {WalReader} from '../core/wal/record-reader.js'
+import {forkNumberByName, isEmptyFilter, matchesFilter, type RecordFilter} from '../core/wal/record-filter.js'
+import {lsnText} from '../core/wal/record.js'
+import {BUILTIN_RMGRS, rmgrIdByName} from '../core/wal/rmgr/index.js'
+import {resolveDumpRange} from '../core/wal/segment-source.js'
+import {formatStats, statsReport, WalStats} from '../core/wal/stats.js'
+import {recordToJson, writeRecord} from '../core/wal/waldump-format.js'
+
+export default class Waldump extends BaseCommand {
+  static override summary = 'Decode and display WAL segment files, like pg_waldump.'
+  static override description = `Reads WAL of PostgreSQL 13 to 18 from a directory (plain, .partial, .gz and .lz4 segments, as receivewal writes them), checks every page header and record CRC, and prints one line per record in pg_waldump's format, or statistics with --stats.
+
+Give STARTSEG (and optionally ENDSEG) file names, or --start with --path. A record that fails its checks ends the listing with its position and the reason, and a non-zero exit, as in pg_waldump. With --json, each record is one JSON object per line, or --stats prints one JSON document.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --path=/var/lib/postgresql/data/pg_wal 000000010000000000000003',
+    '<%= config.bin %> <%= command.id %> --path=/srv/wal --start=0/3000028 --end=0/3100000 --rmgr=Heap --rmgr=Btree',
+    '<%= config.bin %> <%= command.id %> --path=/srv/wal 000000010000000000000003 000000010000000000000007 --stats=record',
+    '<%= config.bin %> <%= command.id %> --path=pgdata --start=0/1000000 --relation=1663/5/16384 --block=0 --fullpage',
+    '<%= config.bin %> <%= command.id %> --path=/srv/wal --start=0/5000000 --follow --json',
+  ]
+
+  static override args = {
+    startseg: Args.string({description: 'First WAL segment file to read (its timeline and position set the start).', required: false}),
+    endseg: Args.string({description: 'Last WAL segment file to read.', required: false}),
+  }
+
+  static override flags = {
+    path: Flags.string({char: 'p', description: 'Directory with the WAL segments, or a data directory with pg_wal (default: ., ./pg_wal, $PGDATA/pg_wal).'}),
+    start: Flags.string({char: 's', description: 'Start reading at this WAL location (X/X); the first record at or after it is shown.'}),
+    end: Flags.string({char: 'e', description: 'Stop reading at this WAL location (X/X).'}),
+    timeline: Flags.integer({char: 't', description: 'Timeline of the segments to read (default 1, or that of STARTSEG).', min: 1}),
+    limit: Flags.integer({char: 'n', description: 'Show at most N records (after filtering).', min: 0}),
+    rmgr: Flags.string({char: 'r', multiple: true, description: 'Only records of this resource manager (repeatable); "list" lists the names.'}),
+    relation: Flags.string({char: 'R', description: 'Only records touching blocks of relation T/D/R (tablespace/database/relfilenode OIDs).'}),
+    block: Flags.integer({char: 'B', description: 'With --relation: only records touching block N.', min: 0, dependsOn: ['relation']}),
+    fork: Flags.string({char: 'F', description: 'Only records touching blocks of this fork.', options: ['main', 'fsm', 'vm', 'init']}),
+    xid: Flags.string({char: 'x', description: 'Only records of this transaction id.'}),
+    fullpage: Flags.boolean({char: 'w', description: 'Only records carrying a full-page image.'}),
+    'bkp-details': Flags.boolean({char: 'b', description: 'Show block references in detail (fork, full-page image hole and compression).'}),
+    stats: Flags.boolean({char: 'z', description: 'Show statistics per resource manager instead of records; --stats=record per record type.'}),
+    'stats-per-record': Flags.boolean({description: 'Same as --stats=record.', hidden: true}),
+    follow: Flags.boolean({char: 'f', description: 'At the end of valid WAL, keep waiting for more (stop with Ctrl-C).'}),
+    quiet: Flags.boolean({char: 'q', description: 'Print nothing but errors (records are still read and checked).'}),
+  }
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Waldump, normalizeStatsArgument(this.argv))
+    if (flags.rmgr?.some((r) => r.toLowerCase() === 'list')) {
+      this.log(BUILTIN_RMGRS.map((r) => r.name).join('\n'))
+      return
+    }
+    const filter = parseFilter(flags)
+    const range = await resolveDumpRange({
+      path: flags.path,
+      startSegment: args.startseg,
+      endSegment: args.endseg,
+      start: flags.start === undefined ? undefined : parseLsn(flags.start),
+      end: flags.end === undefined ? undefined : parseLsn(flags.end),
+      timeline: flags.timeline,
+    })
+    const stats = flags.stats || flags['stats-per-record']
+    const perRecord = flags['stats-per-record']
+    const reader = new WalReader(range.directory, {start: range.start, end: range.end, follow: flags.follow, signal: this.signal})
+    const out = new OutputBuffer(process.stdout)
+    const filtering = !isEmptyFilter(filter)
+    const limit = flags.limit ?? 0
+    const json = this.jsonMode
+    const print = !flags.quiet && !stats
+    const bkp = flags['bkp-details']
+    let counter: WalStats | undefined
+    let shown = 0
+    let first = true
+    try {
+      for (;;) {
+        const status = reader.read()
+        if (status === 'need-data') {
+          out.flush()
+          await out.drain()
+          await reader.fill()
+          continue
+        }
+        if (status === 'end') break
+        const rec = reader.record
+        if (first && print && !json) noteSkippedStart(out, reader, range.start, range.directory.segmentSize)
+        first = false
+        if (filtering && !matchesFilter(rec, filter)) continue
+        if (stats) {
+          if (!flags.quiet) (counter ??= new WalStats(rec.version)).add(rec)
+        } else if (print) {
+          if (json) out.text(JSON.stringify(recordToJson(rec))).char(0x0a)
+          else writeRecord(out, rec, bkp)
+          if (out.congested) await out.drain()
+        }
+        shown++
+        if (limit > 0 && shown >= limit) break
+      }
+    } finally {
+      await reader.close()
+    }
+    if (stats && !flags.quiet) {
+      if (json) {
+        out.flush()
+        const version = counter?.version ?? reader.version
+        this.printJson(version ? statsReport(counter ?? new WalStats(version), perRecord) : {rows: [], total: null})
+      } else if (counter || reader.version) {
+        out.text(formatStats(counter ?? new WalStats(reader.version!), perRecord))
+      }
+    }
+    await out.end()
+    if (reader.failure && !reader.interrupted) {
+      throw new ReplError('INVALID_DATA', `error in WAL record at ${lsnText(reader.failure.lsn)}: ${reader.failure.message}`)
+    }
+  }
+
+}
+
+/** pg_waldump says so when -s pointed into the middle of a record. */
+function noteSkippedStart(out: OutputBuffer, reader: WalReader, start: bigint, segmentSize: number): void {
+  const first = reader.firstRecordLsn
+  const from = Number(start)
+  if (first === undefined || first === from || from % segmentSize === 0) return
+  const n = first - from
+  out.ascii(`first record is after ${lsnText(from)}, at ${lsnText(first)}, skipping over ${n} byte${n === 1 ? '' : 's'}\n`)
+}
+
+/** oclif flags take no optional values: map --stats=record / --stats=rmgr / -zrecord onto flags. */
+function normalizeStatsArgument(argv: string[]): string[] {
+  return argv.flatMap((a) => {
+    const m = /^(?:--stats=|-z)(.+)$/.exec(a)
+    if (!m) return [a]
+    if (m[1] === 'record') return ['--stats-per-record']
+    if (m[1] === 'rmgr') return ['--stats']
+    throw new ReplError('INVALID_ARGUMENT', `Unrecognized value for option --stats: ${m[1]}`, {hint: 'Use --stats or --stats=record.'})
+  })
+}
+
+interface FilterFlags {
+  rmgr?: string[]
+  xid?: string
+  relation?: string
+  block?: number
+  fork?: string
+  fullpage: boolean
+}
+
+function parseFilter(flags: FilterFlags): RecordFilter {
+  const filter: RecordFilter = {}
+  if (flags.rmgr?.length) {
+    filter.rmgrs = new Set(
+      flags.rmgr.map((name) => {
+        const id = rmgrIdByName(name)
+        if (id === undefined) throw new ReplError('INVALID_ARGUMENT', `Resource manager "${name}" does not exist`, {hint: 'See --rmgr=list.'})
+        return id
+      }),
+    )
+  }
+  if (flags.xid !== undefined) {
+    if (!/^\d+$/.test(flags.xid) || Number(flags.xid) > 0xffffffff) throw new ReplError('INVALID_ARGUMENT', `Invalid transaction ID specification: "${flags.xid}"`)
+    filter.xid = Number(flags.xid)
+  }
+  if (flags.relation !== undefined) {
+    const m = /^(\d+)\/(\d+)\/(\d+)$/.exec(flags.relation)
+    const [spcOid, dbOid, relNumber] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0]
+    if (!m || spcOid === 0 || relNumber === 0 || Math.max(spcOid, dbOid, relNumber) > 0xffffffff) {
+      throw new ReplError('INVALID_ARGUMENT', `Invalid relation specification: "${flags.relation}"`, {hint: 'Expecting "tablespace OID/database OID/relation filenode".'})
+    }
+    filter.relation = {spcOid, dbOid, relNumber}
+  }
+  if (flags.block !== undefined) filter.block = flags.block
+  if (flags.fork !== undefined) filter.fork = forkNumberByName(flags.fork)
+  if (flags.fullpage) filter.fullPageImage = true
+  return filter
+}
