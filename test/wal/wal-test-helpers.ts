@@ -1,0 +1,64 @@
+/**
+ * Helpers shared by the WAL tests: read a range of WAL in-process and keep what the tests
+ * compare (the reader reuses its record object, so everything is copied out).
+ */
+import {parseLsn} from '../../src/core/wal/lsn.js'
+import {WalReader, type WalReadFailure} from '../../src/core/wal/record-reader.js'
+import {lsnText08} from '../../src/core/wal/record.js'
+import {recordTypeName, rmgrById} from '../../src/core/wal/rmgr/index.js'
+import {locateWal, WalDirectory, type SegmentSource} from '../../src/core/wal/segment-source.js'
+import type {TestCluster} from '../helpers/cluster.js'
+
+export interface RecordSummary {
+  lsn: number
+  end: number
+  rmgr: string
+  type: string
+  xid: number
+  totalLength: number
+  description: string
+  blocks: Array<{rel: string; fork: number; block: number; image: boolean}>
+}
+
+export interface ReadResult {
+  records: RecordSummary[]
+  failure: WalReadFailure | undefined
+  major: number | undefined
+}
+
+export async function readRange(source: SegmentSource, start: bigint, end: bigint | undefined): Promise<ReadResult> {
+  const reader = new WalReader(source, {start, end})
+  const records: RecordSummary[] = []
+  for await (const rec of reader.records()) {
+    const blocks = []
+    for (let id = 0; id <= rec.maxBlockId; id++) {
+      const b = rec.blocks[id]!
+      if (b.inUse) blocks.push({rel: `${b.spcOid}/${b.dbOid}/${b.relNumber}`, fork: b.forkNumber, block: b.blockNumber, image: b.hasImage})
+    }
+    records.push({
+      lsn: rec.lsn,
+      end: rec.endLsn,
+      rmgr: rmgrById(rec.rmid).name,
+      type: recordTypeName(rec),
+      xid: rec.xid,
+      totalLength: rec.totalLength,
+      description: rmgrById(rec.rmid).describe(rec),
+      blocks,
+    })
+  }
+  return {records, failure: reader.failure, major: reader.version?.major}
+}
+
+/** The server's pg_wal as a segment source (timeline 1). */
+export async function walDirectoryOf(cluster: TestCluster): Promise<WalDirectory> {
+  const located = await locateWal({path: cluster.dataDir})
+  return new WalDirectory(located.directory, located.segmentSize, 1)
+}
+
+export async function currentLsn(cluster: TestCluster): Promise<bigint> {
+  return parseLsn((await cluster.value('SELECT pg_current_wal_lsn()'))!)
+}
+
+export function describe(r: RecordSummary): string {
+  return `${lsnText08(r.lsn)} ${r.rmgr}/${r.type} ${r.description}`
+}
