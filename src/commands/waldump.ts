@@ -91,7 +91,7 @@ Give STARTSEG (and optionally ENDSEG) file names, or --start with --path. A reco
         first = false
         if (filtering && !matchesFilter(rec, filter)) continue
         if (stats) {
-          if (!flags.quiet) (counter ??= new WalStats(rec.version)).add(rec)
+          if (!flags.quiet) (counter ??= new WalStats(rec.version, reader.firstRecordLsn)).add(rec)
         } else if (print) {
           if (json) out.text(JSON.stringify(recordToJson(rec))).char(0x0a)
           else writeRecord(out, rec, bkp)

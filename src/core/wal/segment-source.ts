@@ -85,7 +85,16 @@ class CompressedSegmentFile implements SegmentFile {
 
   constructor(readonly path: string, readonly name: string, readonly compression: 'gzip' | 'lz4') {}
 
-  async read(target: Uint8Array, targetOffset: number, offset: number, length: number): Promise<number> {
+  /** Reads run one after another: the stream has a single cursor, and read-ahead overlaps calls. */
+  private queue: Promise<unknown> = Promise.resolve()
+
+  read(target: Uint8Array, targetOffset: number, offset: number, length: number): Promise<number> {
+    const result = this.queue.then(() => this.readInOrder(target, targetOffset, offset, length))
+    this.queue = result.catch(() => undefined)
+    return result
+  }
+
+  private async readInOrder(target: Uint8Array, targetOffset: number, offset: number, length: number): Promise<number> {
     if (offset < this.cursor || !this.iterator) this.restart()
     while (this.cursor < offset) {
       const piece = await this.next(offset - this.cursor)

@@ -18,10 +18,13 @@ export class WalStats {
   readonly typeRecordBytes = new Float64Array((RM_MAX_ID + 1) * 16)
   readonly typeFpiBytes = new Float64Array((RM_MAX_ID + 1) * 16)
 
-  constructor(readonly version: WalVersion) {}
+  /** `startLsn`: where reading started (pg_waldump reports the first record read, even if
+   * filters skip it). */
+  constructor(readonly version: WalVersion, startLsn = 0) {
+    this.startLsn = startLsn
+  }
 
   add(rec: WalRecord): void {
-    if (this.count === 0) this.startLsn = rec.lsn
     this.count++
     this.endLsn = rec.endLsn
     const rmid = rec.rmid
