@@ -129,7 +129,8 @@ export default class Basebackup extends BaseCommand {
       }
     }
 
-    const conn = await connectionFromFlags(flags, {signal: this.signal, fallbackApplicationName: 'repl basebackup', onWarning: (m) => say(`warning: ${m}`)})
+    // The backup honours the signal itself (it still connects after an interrupt, to drop a slot it made).
+    const conn = await connectionFromFlags(flags, {fallbackApplicationName: 'repl basebackup', onWarning: (m) => say(`warning: ${m}`)})
     let summary
     try {
       summary = await takeBaseBackup({resolved: conn.resolved, connect: (replication) => conn.connect(replication)}, options, {signal: this.signal, onEvent, stdout: process.stdout})

@@ -86,6 +86,20 @@ interface ArchiveWriter {
 }
 
 const PROGRESS_EVERY_MS = 200
+const DROP_SLOT_TIMEOUT_MS = 10_000
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => {
+        onTimeout()
+        reject(new ReplError('TIMEOUT', `timed out after ${ms / 1000} s`))
+      }, ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
 
 export async function takeBaseBackup(connector: BackupConnector, options: BackupOptions, hooks: BackupHooks = {}): Promise<BackupSummary> {
   validateBackupOptions(options)
@@ -154,7 +168,7 @@ class BackupRun {
       })
     }
 
-    const {connection: conn, target: server} = await this.connector.connect('true')
+    const {connection: conn, target: server} = await this.connect()
     this.connections.push(conn)
     const caps = capabilitiesOf(conn)
     const identity = await identifySystem(conn)
@@ -300,6 +314,36 @@ class BackupRun {
 
   private walStreamer?: WalStreamer
 
+  /**
+   * Connect unless interrupted. The signal is honoured here rather than by the connector, so
+   * that cleanup after an interrupt can still connect (to drop a slot it created).
+   */
+  private connect(): Promise<Connected> {
+    const signal = this.hooks.signal
+    const interrupted = () => new ReplError('INTERRUPTED', 'Base backup interrupted')
+    if (signal?.aborted) return Promise.reject(interrupted())
+    const attempt = this.connector.connect('true')
+    if (!signal) return attempt
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        reject(interrupted())
+        attempt.then((c) => c.connection.destroy(), () => {})
+      }
+      signal.addEventListener('abort', onAbort, {once: true})
+      attempt.then(
+        (c) => {
+          signal.removeEventListener('abort', onAbort)
+          if (signal.aborted) c.connection.destroy()
+          else resolve(c)
+        },
+        (err) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(err)
+        },
+      )
+    })
+  }
+
   private async startWalStreaming(
     systemId: string,
     bb: BaseBackupStream,
@@ -310,7 +354,7 @@ class BackupRun {
   ): Promise<{slot: string | null; temporary: boolean}> {
     const o = this.o
     this.emit({type: 'message', text: 'starting background WAL receiver'})
-    const {connection: wal} = await this.connector.connect('true')
+    const {connection: wal} = await this.connect()
     this.connections.push(wal)
     const walIdentity = await identifySystem(wal)
     if (walIdentity.systemId !== systemId) {
@@ -487,7 +531,8 @@ class BackupRun {
       try {
         const {connection} = await this.connector.connect('true')
         try {
-          await dropReplicationSlot(connection, this.createdSlot)
+          // The streaming connection just closed; its walsender may hold the slot a moment longer.
+          await withTimeout(dropReplicationSlot(connection, this.createdSlot, {wait: true}), DROP_SLOT_TIMEOUT_MS, () => connection.destroy())
         } finally {
           await connection.close()
         }
