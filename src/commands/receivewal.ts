@@ -134,6 +134,7 @@ class StatusRenderer {
         this.log(`Received timeline history file ${e.file}.`)
         break
       case 'timeline-switch':
+        if (this.json) this.printJson({event: 'timeline-switch', from: e.from, to: e.to, switchLsn: formatLsn(e.switchpoint)})
         this.log(`Switched to timeline ${e.to} at ${formatLsn(e.switchpoint)}.`)
         break
       case 'disconnected':

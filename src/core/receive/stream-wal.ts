@@ -199,7 +199,8 @@ export class WalStreamer {
 
       const end = stream.end
       if (end?.nextTimeline === undefined || end.nextTimelineStart === undefined) {
-        // The server finished COPY without naming a next timeline: it is shutting down.
+        // The server finished COPY without naming a next timeline: it is shutting down (the
+        // usual 'server-shutdown'; an end result without a timeline means the same).
         if (this.endReached()) return this.result('endpos')
         throw new ReplError('CONNECTION_FAILED', `Replication stream ended at ${formatLsn(this.written)} before the stop point (the server may be shutting down)`)
       }

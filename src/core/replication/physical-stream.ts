@@ -34,8 +34,11 @@ export interface KeepaliveEvent {
 export type StreamEvent = XLogDataEvent | KeepaliveEvent
 
 export interface StreamEnd {
-  /** The server finished this timeline (a promotion happened upstream) or we asked to stop. */
-  reason: 'timeline-end' | 'client-stop'
+  /**
+   * The server finished this timeline (a promotion happened upstream), we asked to stop, or
+   * the server is shutting down (it ends COPY with CommandComplete and exits).
+   */
+  reason: 'timeline-end' | 'client-stop' | 'server-shutdown'
   nextTimeline?: number
   nextTimelineStart?: Lsn
 }
@@ -152,6 +155,13 @@ export class PhysicalStream {
       if (f.type === B.ErrorResponse) {
         this.clearTimer()
         throw new ServerError(parseErrorFields(f.payload), 'Streaming failed')
+      }
+      if (f.type === B.CommandComplete) {
+        // A walsender told to shut down sends everything, then "COPY 0" without CopyDone, and exits.
+        this.clearTimer()
+        this.serverCopyDone = true
+        this.end = {reason: 'server-shutdown'}
+        return undefined
       }
       throw new ReplError('PROTOCOL_ERROR', `Unexpected message ${String.fromCharCode(f.type)} during streaming`)
     }
