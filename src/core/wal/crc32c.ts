@@ -273,8 +273,15 @@ export class CrcArena {
   }
 }
 
+// Compiled once per memory size (the size is part of the module's memory import).
+const modules = new Map<number, WebAssembly.Module>()
+
 function instantiate(memory: WebAssembly.Memory, pages: number): WasmCrc {
-  const module = new WebAssembly.Module(wasmModuleBytes(pages))
+  let module = modules.get(pages)
+  if (!module) {
+    module = new WebAssembly.Module(wasmModuleBytes(pages))
+    modules.set(pages, module)
+  }
   const instance = new WebAssembly.Instance(module, {env: {memory}})
   return instance.exports.crc as WasmCrc
 }

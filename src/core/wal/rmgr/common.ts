@@ -124,6 +124,8 @@ export function timestamptzText(usec: number): string {
   const secs = Math.trunc(usec / 1e6) + POSTGRES_EPOCH_UNIX_SECONDS
   if (secs !== cachedSecond) {
     const d = new Date(secs * 1000)
+    // Beyond what a Date holds (a damaged record): show the raw value rather than fail.
+    if (Number.isNaN(d.getTime())) return `(timestamp ${usec})`
     const p2 = (n: number): string => String(n).padStart(2, '0')
     zoneFormatter ??= new Intl.DateTimeFormat('en-US', {timeZoneName: 'short'})
     cachedZone = zoneFormatter.formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? ''
