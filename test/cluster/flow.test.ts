@@ -35,7 +35,7 @@ for (const version of pgVersions()) {
       const backup = await repl(['basebackup', '-D', dir, '-R', '--slot', name, '--format', format, '--checkpoint', 'fast', '--no-sync', ...conn])
       t.is(backup.code, 0, backup.stderr)
     }
-    const s1 = await repl(['start-standby', '-D', standby1, '--port', String(port1), '--application-name', 'standby1', ...embedded, '--timeout', '30', '--json'])
+    const s1 = await repl(['start-standby', '-D', standby1, '--port', String(port1), '--application-name', 'standby1', '--hot-standby-feedback', ...embedded, '--timeout', '30', '--json'])
     t.is(s1.code, 0, s1.stderr)
     t.like(s1.json(), {started: true, port: port1, slot: 'standby1', applicationName: 'standby1', streaming: {status: 'streaming'}})
     t.false(s1.stdout.includes(PASSWORD), 'the password is masked')
@@ -52,6 +52,7 @@ for (const version of pgVersions()) {
     // A synchronous commit: it returns once standby1 has flushed it.
     await sqlOn(primary, `CREATE TABLE flow (v text); INSERT INTO flow VALUES ('written on ${version}')`)
     for (const dir of [standby1, standby2]) t.is(await waitForValue(dir, 'SELECT v FROM flow', `written on ${version}`), `written on ${version}`)
+    t.deepEqual(await sqlOn(standby1, 'SHOW hot_standby_feedback'), [{hot_standby_feedback: 'on'}])
 
     const promote = await repl(['promote', '-D', standby2, '--json'])
     t.is(promote.code, 0, promote.stderr)

@@ -1,3 +1,4 @@
+import {existsSync} from 'node:fs'
 import {mkdir, mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
@@ -89,6 +90,11 @@ export async function initPrimary(options: InitPrimaryOptions): Promise<InitPrim
     })
   }
   const fresh = existing.kind !== 'cluster'
+  for (const signal of ['standby.signal', 'recovery.signal']) {
+    if (!fresh && existsSync(join(dataDir, signal))) {
+      throw new ReplError('INVALID_ARGUMENT', `${dataDir} is a standby (it has ${signal}), not a primary`, {hint: 'Promote it first: repl promote -D DIR'})
+    }
+  }
   const locate = {pgBin: options.pgBin, pgVersion: options.pgVersion, runAs}
   const binaries = existing.kind === 'cluster' ? await locatePgBinariesForMajor(existing.major, locate) : await locatePgBinaries(locate)
   progress({type: 'note', text: `Using ${binaries.description}`})

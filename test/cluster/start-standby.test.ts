@@ -1,0 +1,89 @@
+/**
+ * The failures start-standby users meet: a directory that is not a backup, a port in use, a
+ * wrong replication password, a missing slot, a primary that is down, a WAL receiver that
+ * cannot stream before the timeout. Each is one clear error, and nothing is left running.
+ */
+import {mkdir, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import test from 'ava'
+
+import {pgVersions} from '../helpers/cluster.js'
+import {freePorts, nothingRunningIn, PASSWORD, repl, serverDir, stopTrackedServers} from './helpers.js'
+
+test.after.always(() => stopTrackedServers())
+
+// Test clusters need not survive power loss; the standbys inherit it through their backups.
+const FAST = ['--set', 'fsync=off']
+const newest = pgVersions().at(-1)!
+
+test.serial(`start-standby failures are one clear error and leave nothing running (PG ${newest})`, async (t) => {
+  const [port, standbyPort] = await freePorts(2)
+  const primary = await serverDir('err-primary')
+  const conn = ['-h', '127.0.0.1', '-p', String(port), '-U', 'replicator']
+  t.is((await repl(['init-primary', '-D', primary, '--port', String(port), '--pg-version', String(newest), ...FAST])).code, 0)
+  const start = (dir: string, extra: string[] = [], onPort = standbyPort) =>
+    repl(['start-standby', '-D', dir, '--port', String(onPort), '--pg-version', String(newest), '--timeout', '20', ...extra])
+
+  // Not a backup: absent, empty, or something else.
+  const empty = await serverDir('not-a-backup')
+  await mkdir(empty)
+  const notBackup = await start(empty)
+  t.is(notBackup.code, 2)
+  t.regex(notBackup.stderr, /^repl: error: .*not-a-backup-\w+\/data is not a backup of a PostgreSQL cluster \(no PG_VERSION\)$/m)
+  await writeFile(join(empty, 'notes.txt'), 'hello')
+  t.is((await start(empty)).code, 2)
+  const absent = await start(join(empty, 'missing'))
+  t.is(absent.code, 2)
+  t.regex(absent.stderr, /missing does not exist/)
+  t.true(nothingRunningIn(empty))
+
+  // One backup serves every case below: each fails before its server would start.
+  const standby = await serverDir('standby')
+  const backup = await repl(['basebackup', '-D', standby, '-R', '--checkpoint', 'fast', '--no-sync', ...conn])
+  t.is(backup.code, 0, backup.stderr)
+  const goodConninfo = `host=127.0.0.1 port=${port} user=replicator password=${PASSWORD}`
+
+  // The standby's port is the primary's.
+  const clash = await start(standby, [], port)
+  t.is(clash.code, 1)
+  t.regex(clash.stderr, new RegExp(`^repl: error: Port ${port} is already in use`, 'm'))
+  t.true(nothingRunningIn(standby))
+
+  // A wrong password in primary_conninfo: refused by the primary before the standby starts.
+  const wrong = await start(standby, ['--primary-conninfo', `host=127.0.0.1 port=${port} user=replicator password=not-the-password`])
+  t.is(wrong.code, 3)
+  t.regex(wrong.stderr, /^repl: error: Cannot connect to the primary \(primary_conninfo host=127\.0\.0\.1 port=\d+ user=replicator password=\*{8}\): .*password authentication failed for user "replicator"$/m)
+  t.false(wrong.stderr.includes('not-the-password'), 'password masked')
+  t.true(nothingRunningIn(standby))
+
+  // A slot the primary does not have.
+  const slot = await start(standby, ['--primary-conninfo', goodConninfo, '--slot', 'nosuchslot'])
+  t.is(slot.code, 4)
+  t.regex(slot.stderr, /^repl: error: Replication slot "nosuchslot" does not exist on the primary\nhint: Create it with: repl create-slot nosuchslot$/m)
+  t.true(nothingRunningIn(standby))
+
+  // The primary is down.
+  t.is((await repl(['stop', '-D', primary])).code, 0)
+  const down = await start(standby, ['--primary-conninfo', goodConninfo])
+  t.is(down.code, 3)
+  t.regex(down.stderr, /^repl: error: Cannot connect to the primary .*Connection refused$/m)
+  t.true(nothingRunningIn(standby))
+  t.false(down.stderr.includes(PASSWORD), 'password masked')
+})
+
+test.serial('start-standby times out with the end of the server log when the WAL receiver cannot stream, and stops the standby (PG 13)', async (t) => {
+  // PostgreSQL 13 and 14 lack READ_REPLICATION_SLOT: a missing slot shows only once the WAL receiver tries it.
+  if (!pgVersions().includes(13)) return t.pass('PG 13 not in PG_VERSIONS')
+  const [port, standbyPort] = await freePorts(2)
+  const primary = await serverDir('timeout-primary')
+  const standby = await serverDir('timeout-standby')
+  t.is((await repl(['init-primary', '-D', primary, '--port', String(port), '--pg-version', '13', ...FAST])).code, 0)
+  t.is((await repl(['basebackup', '-D', standby, '-R', '--checkpoint', 'fast', '--no-sync', '-h', '127.0.0.1', '-p', String(port), '-U', 'replicator'])).code, 0)
+  const r = await repl(['start-standby', '-D', standby, '--port', String(standbyPort), '--pg-version', '13', '--slot', 'nosuchslot', '--timeout', '4'])
+  t.is(r.code, 6)
+  t.regex(r.stderr, /^repl: error: The standby in .* was not streaming before the timeout \(WAL receiver: .*\); stopped it$/m)
+  t.regex(r.stderr, /last lines of the server log \(.*\):\n(.*\n)*.*replication slot "nosuchslot" does not exist/)
+  t.true(nothingRunningIn(standby))
+  t.is((await repl(['stop', '-D', primary])).code, 0)
+})
