@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import type {ClusterEvent} from '../core/cluster/events.js'
+import type {ServerRunOptions} from '../core/cluster/server-target.js'
 import type {ProgressReporter} from './progress.js'
 
 /**
@@ -32,6 +33,24 @@ export const serverFlags = {
   }),
   'log-file': Flags.string({description: 'Server log file (default: the data directory path plus ".log").', helpGroup: 'SERVER'}),
   timeout: Flags.integer({description: 'Seconds to wait for the server.', default: 60, min: 1, helpGroup: 'SERVER'}),
+}
+
+/** serverFlags' values as core's ServerRunOptions. */
+export function serverRunOptions(
+  flags: {pgdata: string; 'pg-bin'?: string; 'pg-version'?: number; 'os-user'?: string; superuser?: string; 'log-file'?: string; timeout: number},
+  context: {signal: AbortSignal; progress: ProgressReporter},
+): ServerRunOptions {
+  return {
+    dataDir: flags.pgdata,
+    pgBin: flags['pg-bin'],
+    pgVersion: flags['pg-version'],
+    osUser: flags['os-user'],
+    superuser: flags.superuser,
+    logFile: flags['log-file'],
+    timeoutSeconds: flags.timeout,
+    signal: context.signal,
+    progress: renderClusterEvent(context.progress),
+  }
 }
 
 /** Core's cluster events on the command's progress reporter. */

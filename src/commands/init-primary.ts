@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {ProgressReporter, progressMode} from '../cli/progress.js'
 import {promptPassword} from '../cli/prompt.js'
-import {renderClusterEvent, serverFlags} from '../cli/server-flags.js'
+import {serverFlags, serverRunOptions} from '../cli/server-flags.js'
 import {initPrimary} from '../core/cluster/init-primary.js'
 import {parseSettingAssignments} from '../core/cluster/primary-config.js'
 import {ReplError} from '../core/errors.js'
@@ -45,13 +45,7 @@ The replication password comes from --replication-password, REPL_REPLICATION_PAS
     const progress = new ProgressReporter(progressMode({json: this.jsonMode}))
     try {
       const result = await initPrimary({
-        dataDir: flags.pgdata,
-        pgBin: flags['pg-bin'],
-        pgVersion: flags['pg-version'],
-        osUser: flags['os-user'],
-        superuser: flags.superuser,
-        logFile: flags['log-file'],
-        timeoutSeconds: flags.timeout,
+        ...serverRunOptions(flags, {signal: this.signal, progress}),
         port: flags.port,
         listenAddresses: flags['listen-addresses'],
         allow: flags.allow,
@@ -67,8 +61,6 @@ The replication password comes from --replication-password, REPL_REPLICATION_PAS
         slot: flags.slot,
         dataChecksums: flags['data-checksums'],
         noStart: flags['no-start'],
-        signal: this.signal,
-        progress: renderClusterEvent(progress),
       })
       progress.stop()
       if (this.jsonMode) {

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {ProgressReporter, progressMode} from '../cli/progress.js'
-import {renderClusterEvent, serverFlags} from '../cli/server-flags.js'
+import {serverFlags, serverRunOptions} from '../cli/server-flags.js'
 import {startStandby} from '../core/cluster/start-standby.js'
 
 export default class StartStandby extends BaseCommand {
@@ -34,21 +34,13 @@ On a timeout or a failed start the standby is stopped again and the error shows 
     const progress = new ProgressReporter(progressMode({json: this.jsonMode}))
     try {
       const result = await startStandby({
-        dataDir: flags.pgdata,
-        pgBin: flags['pg-bin'],
-        pgVersion: flags['pg-version'],
-        osUser: flags['os-user'],
-        superuser: flags.superuser,
-        logFile: flags['log-file'],
-        timeoutSeconds: flags.timeout,
+        ...serverRunOptions(flags, {signal: this.signal, progress}),
         port: flags.port,
         primaryConninfo: flags['primary-conninfo'],
         slot: flags.slot,
         applicationName: flags['application-name'],
         hotStandbyFeedback: flags['hot-standby-feedback'],
         noWait: flags['no-wait'],
-        signal: this.signal,
-        progress: renderClusterEvent(progress),
       })
       progress.stop()
       if (this.jsonMode) {

@@ -1,7 +1,7 @@
 import {existsSync} from 'node:fs'
 import {mkdir, mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
-import {join, resolve} from 'node:path'
+import {join} from 'node:path'
 
 import {ReplError} from '../errors.js'
 import type {PgConnection} from '../pg/connection.js'
@@ -27,14 +27,10 @@ import {
 import {ensurePhysicalSlot} from './primary-slot.js'
 import {ensureReplicationRole, type ReplicationRoleResult} from './replication-role.js'
 import {quoteLiteral} from './sql.js'
-import {configuredListen, startServer, stopAfterFailure, type ServerTarget} from './server-start.js'
+import {configuredListen, startServer, stopAfterFailure} from './server-start.js'
+import {serverPaths, serverSummary, type ServerRunOptions, type ServerSummary, type ServerTarget} from './server-target.js'
 
-export interface InitPrimaryOptions extends Omit<PrimarySettingsOptions, 'allow'> {
-  dataDir: string
-  pgBin?: string
-  pgVersion?: number
-  osUser?: string
-  superuser?: string
+export interface InitPrimaryOptions extends Omit<PrimarySettingsOptions, 'allow'>, ServerRunOptions {
   allow?: string[]
   replicationUser: string
   replicationPassword?: string
@@ -43,17 +39,9 @@ export interface InitPrimaryOptions extends Omit<PrimarySettingsOptions, 'allow'
   dataChecksums: boolean
   /** Leave the server stopped (it is started briefly, socket only, to create the role and slot). */
   noStart?: boolean
-  logFile?: string
-  timeoutSeconds: number
-  signal?: AbortSignal
-  progress?: ClusterProgress
 }
 
-export interface InitPrimaryResult {
-  dataDir: string
-  logFile: string
-  binaries: {version: string; major: number; source: string; binDir: string}
-  osUser: string
+export interface InitPrimaryResult extends ServerSummary {
   superuser: string
   initialized: boolean
   running: boolean
@@ -76,8 +64,7 @@ export interface InitPrimaryResult {
  */
 export async function initPrimary(options: InitPrimaryOptions): Promise<InitPrimaryResult> {
   const progress = options.progress ?? noProgress
-  const dataDir = resolve(options.dataDir)
-  const logFile = options.logFile ? resolve(options.logFile) : `${dataDir}.log`
+  const {dataDir, logFile} = serverPaths(options)
   const allow = (options.allow?.length ? options.allow : DEFAULT_ALLOW).map(normalizeAllow)
   if (options.slot) validateSlotName(options.slot)
   if (!options.replicationUser) throw new ReplError('INVALID_ARGUMENT', 'The replication user name must not be empty')
@@ -173,10 +160,7 @@ export async function initPrimary(options: InitPrimaryOptions): Promise<InitPrim
   const listenAddresses = await configValue(ctl, 'listen_addresses')
   const running = await runningPostmaster(dataDir)
   return {
-    dataDir,
-    logFile,
-    binaries: {version: binaries.version, major: binaries.major, source: binaries.source, binDir: binaries.binDir},
-    osUser: runAs?.name ?? defaultSuperuser(undefined),
+    ...serverSummary(target),
     superuser,
     initialized: fresh,
     running: Boolean(running),

@@ -1,16 +1,11 @@
 import {ReplError} from '../errors.js'
-import type {PgBinaries} from '../server/binaries.js'
-import type {RunAsUser} from '../server/os-user.js'
 import {configValue, pgCtlStart, readLogTail} from '../server/pg-ctl.js'
 import {assertPortFree} from '../server/port-check.js'
 import {runningPostmaster, stopPostmaster} from '../server/postmaster.js'
+import type {ServerTarget} from './server-target.js'
 
-export interface ServerTarget {
-  binaries: PgBinaries
-  dataDir: string
-  runAs: RunAsUser | undefined
-  logFile: string
-}
+// Re-exported: other modules (replay) import it from here.
+export type {ServerTarget} from './server-target.js'
 
 /** The TCP port and listen addresses the data directory's configuration gives the server. */
 export async function configuredListen(target: ServerTarget): Promise<{port: number; listenAddresses: string}> {

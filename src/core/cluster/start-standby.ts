@@ -1,5 +1,3 @@
-import {resolve} from 'node:path'
-
 import {maskConninfo} from '../conninfo/parse.js'
 import {ReplError} from '../errors.js'
 import {locatePgBinariesForMajor} from '../server/binaries.js'
@@ -9,32 +7,20 @@ import {readControlFile} from '../server/pg-control.js'
 import {configValue} from '../server/pg-ctl.js'
 import {runningPostmaster} from '../server/postmaster.js'
 import {defaultSuperuser, ensureAdminAccess} from './admin-access.js'
-import {noProgress, type ClusterProgress} from './events.js'
+import {noProgress} from './events.js'
 import {checkPrimary} from './primary-check.js'
-import {logDetails, startServer, stopAfterFailure, type ServerTarget} from './server-start.js'
+import {logDetails, startServer, stopAfterFailure} from './server-start.js'
+import {serverPaths, serverSummary, type ServerRunOptions, type ServerSummary, type ServerTarget} from './server-target.js'
 import {configureStandby, currentStandbyConfig, type StandbyOptions} from './standby-config.js'
 import {extractTarBackup} from './tar-backup.js'
 import {waitForStreaming, type StreamingState} from './wait-streaming.js'
 
-export interface StartStandbyOptions extends StandbyOptions {
-  dataDir: string
-  pgBin?: string
-  pgVersion?: number
-  osUser?: string
-  superuser?: string
-  logFile?: string
-  timeoutSeconds: number
+export interface StartStandbyOptions extends StandbyOptions, ServerRunOptions {
   /** Start and return without checking the primary or waiting for streaming. */
   noWait?: boolean
-  signal?: AbortSignal
-  progress?: ClusterProgress
 }
 
-export interface StartStandbyResult {
-  dataDir: string
-  logFile: string
-  binaries: {version: string; major: number; source: string; binDir: string}
-  osUser: string
+export interface StartStandbyResult extends ServerSummary {
   extracted: string[]
   changedSettings: string[]
   /** False when the standby was already running. */
@@ -54,8 +40,7 @@ export interface StartStandbyResult {
  */
 export async function startStandby(options: StartStandbyOptions): Promise<StartStandbyResult> {
   const progress = options.progress ?? noProgress
-  const dataDir = resolve(options.dataDir)
-  const logFile = options.logFile ? resolve(options.logFile) : `${dataDir}.log`
+  const {dataDir, logFile} = serverPaths(options)
   const deadline = Date.now() + options.timeoutSeconds * 1000
   const runAs = await resolveRunAsUser(options.osUser)
   const superuser = options.superuser ?? defaultSuperuser(runAs)
@@ -120,10 +105,7 @@ export async function startStandby(options: StartStandbyOptions): Promise<StartS
     }
   }
   return {
-    dataDir,
-    logFile,
-    binaries: {version: binaries.version, major: binaries.major, source: binaries.source, binDir: binaries.binDir},
-    osUser: runAs?.name ?? defaultSuperuser(undefined),
+    ...serverSummary(target),
     extracted,
     changedSettings: config.changedSettings,
     started: !alreadyRunning,
