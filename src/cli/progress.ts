@@ -12,7 +12,10 @@ export type ProgressMode = 'tty' | 'plain' | 'silent'
 
 export function progressMode(options: {json?: boolean; quiet?: boolean; stream?: NodeJS.WriteStream}): ProgressMode {
   if (options.json || options.quiet) return 'silent'
-  return (options.stream ?? process.stderr).isTTY ? 'tty' : 'plain'
+  const stream = options.stream ?? process.stderr
+  // A pseudo-terminal without a size (script(1), some CI runners) reports 0 columns, on which
+  // ora's line clearing never ends: treat it as no terminal.
+  return stream.isTTY && stream.columns !== 0 ? 'tty' : 'plain'
 }
 
 export interface ByteProgress {
