@@ -1,0 +1,164 @@
+import {readFile} from 'node:fs/promises'
+import {join, resolve} from 'node:path'
+
+import {defaultSuperuser, ensureAdminAccess} from '../cluster/admin-access.js'
+import {configuredListen} from '../cluster/server-start.js'
+import {serverPaths, serverSummary, type ServerRunOptions, type ServerSummary, type ServerTarget} from '../cluster/server-target.js'
+import {ReplError} from '../errors.js'
+import {locatePgBinariesForMajor} from '../server/binaries.js'
+import {parseConfSettings, readAutoConf} from '../server/config-files.js'
+import {assertReachable, claimDataDir, inspectDataDir} from '../server/data-dir.js'
+import {resolveRunAsUser} from '../server/os-user.js'
+import {configValue} from '../server/pg-ctl.js'
+import {runningPostmaster} from '../server/postmaster.js'
+import {readBackupStart} from './backup-start.js'
+import {checkWalChain} from './chain-check.js'
+import {parseRecoveryTarget, parseTargetTimeline, type RecoveryGoal, type TargetAction, type TargetInput} from './recovery-target.js'
+import {removeRecoverySettings, writeRecoveryConfig} from './recovery-config.js'
+import {restoreCommand} from './restore-command.js'
+import {runRecovery, type RecoveryOutcome, type ReplayEvent} from './run-recovery.js'
+import {summarizeCheck, type CheckSummary} from './summary.js'
+import {WalStager} from './wal-stager.js'
+
+export type {ReplayEvent}
+
+/**
+ * `repl replay`: bring a backup forward by replaying archived WAL up to a target, with
+ * PostgreSQL's own recovery. First the WAL chain is checked (nothing is written if it fails);
+ * then recovery is configured, segments are staged for restore_command, the server is started
+ * as start-standby starts one, and followed until it stops at the target.
+ */
+export interface ReplayOptions extends Omit<ServerRunOptions, 'progress'> {
+  walDir: string
+  target: TargetInput
+  inclusive: boolean
+  timeline: string
+  action: TargetAction
+  port?: number
+  /** Check and report, change nothing. */
+  dryRun?: boolean
+  /** Segments staged ahead of the server. */
+  lookahead?: number
+  progress?: (event: ReplayEvent) => void
+}
+
+
+export interface ReplayResult extends CheckSummary {
+  dataDir: string
+  walDir: string
+  dryRun: boolean
+  server?: ServerSummary & {port: number}
+  result?: RecoveryOutcome
+  warnings: string[]
+}
+
+export async function replay(options: ReplayOptions): Promise<ReplayResult> {
+  const progress = options.progress ?? (() => {})
+  const {dataDir, logFile} = serverPaths(options)
+  const walDir = resolve(options.walDir)
+  const major = await requireBackupDir(dataDir)
+  if (await runningPostmaster(dataDir)) {
+    throw new ReplError('INVALID_ARGUMENT', `A server is running in ${dataDir}`, {hint: 'Stop it first (repl stop -D DIR); replay starts the server itself.'})
+  }
+  const backup = await readBackupStart(dataDir)
+  const zone = options.target.time !== undefined ? await serverTimeZone(dataDir) : 'GMT'
+  const goal: RecoveryGoal = {
+    target: parseRecoveryTarget(options.target, zone),
+    inclusive: options.inclusive,
+    timeline: parseTargetTimeline(options.timeline),
+    action: options.action,
+  }
+
+  progress({type: 'phase', text: `Checking the WAL in ${walDir}`})
+  const check = await checkWalChain({dataDir, walDir, goal, backup, major, signal: options.signal})
+  const summary = summarizeCheck(backup, check)
+  progress({type: 'done', text: `Checked ${summary.wal.segments} WAL segments (${summary.wal.timelines.map((t) => `timeline ${t.timeline}`).join(', ')})`})
+  const base = {dataDir, walDir, ...summary, warnings: check.warnings}
+  if (options.dryRun) return {...base, dryRun: true}
+
+  const runAs = await resolveRunAsUser(options.osUser)
+  const binaries = await locatePgBinariesForMajor(major, {pgBin: options.pgBin, pgVersion: options.pgVersion, runAs})
+  progress({type: 'note', text: `Using ${binaries.description}`})
+  const superuser = options.superuser ?? defaultSuperuser(runAs)
+  const stagingDir = `${dataDir}.replay-wal`
+
+  await assertReachable(dataDir, runAs)
+  // postgres -C insists on the directory's owner and mode: claim it before reading settings.
+  await claimDataDir(dataDir, runAs)
+  const ctl = {binDir: binaries.binDir, dataDir, runAs}
+  const config = await writeRecoveryConfig({
+    dataDir,
+    goal: check.goal,
+    restoreCommand: restoreCommand({stagingDir, archiveDir: walDir, pid: process.pid}),
+    sources: check.sources,
+    port: options.port,
+    synchronousStandbyNames: await configValue(ctl, 'synchronous_standby_names'),
+  })
+  if (config.removedStandbySignal) progress({type: 'note', text: 'Removed standby.signal: the backup replays archived WAL, it does not follow a primary'})
+  await ensureAdminAccess(dataDir, superuser, runAs)
+  await claimDataDir(dataDir, runAs)
+
+  const stager = new WalStager({
+    dir: stagingDir,
+    sources: check.sources,
+    plan: check.segments.filter((s) => s.file.source === 'archive').map((s) => s.file),
+    segmentSize: check.segmentSize,
+    lookahead: options.lookahead ?? defaultLookahead(check.segmentSize),
+    owner: runAs,
+  })
+  const target: ServerTarget = {binaries, dataDir, runAs, logFile}
+  const {port, listenAddresses} = await configuredListen(target)
+  await stager.start()
+  let outcome: RecoveryOutcome
+  try {
+    outcome = await runRecovery({
+      target,
+      listenAddresses,
+      port,
+      check,
+      backup,
+      stager,
+      superuser,
+      timeoutSeconds: options.timeoutSeconds,
+      signal: options.signal,
+      progress,
+    })
+  } finally {
+    await stager.stop()
+  }
+  if (outcome.state === 'promoted') await removeRecoverySettings(dataDir, runAs)
+  return {
+    ...base,
+    warnings: [...check.warnings, ...outcome.warnings],
+    dryRun: false,
+    server: {...serverSummary(target), port},
+    result: outcome,
+  }
+}
+
+async function requireBackupDir(dataDir: string): Promise<number> {
+  const kind = await inspectDataDir(dataDir)
+  if (kind.kind === 'cluster') return kind.major
+  if (kind.kind === 'absent') throw new ReplError('INVALID_ARGUMENT', `${dataDir} does not exist`, {hint: 'Give the directory repl basebackup wrote.'})
+  if (kind.kind === 'tar-backup') {
+    throw new ReplError('UNSUPPORTED', `${dataDir} is a tar-format backup (${kind.files.join(', ')})`, {
+      hint: 'Extract base.tar into the directory (and pg_wal.tar into its pg_wal) first, or take the backup in plain format.',
+    })
+  }
+  throw new ReplError('INVALID_ARGUMENT', `${dataDir} is not a backup of a PostgreSQL cluster (no PG_VERSION)`, {hint: 'Give the directory repl basebackup wrote.'})
+}
+
+/**
+ * The server's `timezone` setting, which it would read a target time without a zone in. Read
+ * from the configuration files rather than with postgres -C, which would need the directory
+ * handed to the server's user first — and a check must not change anything.
+ */
+async function serverTimeZone(dataDir: string): Promise<string> {
+  const conf = parseConfSettings(await readFile(join(dataDir, 'postgresql.conf'), 'utf8').catch(() => ''))
+  return (await readAutoConf(dataDir)).get('timezone') ?? conf.get('timezone') ?? 'GMT'
+}
+
+/** A few segments ahead, at most ~256 MB of staging space. */
+function defaultLookahead(segmentSize: number): number {
+  return Math.max(2, Math.min(8, Math.floor((256 * 1024 * 1024) / segmentSize)))
+}

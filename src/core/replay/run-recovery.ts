@@ -1,0 +1,218 @@
+import {open, stat} from 'node:fs/promises'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import type {ClusterEvent} from '../cluster/events.js'
+import {logDetails, stopAfterFailure, type ServerTarget} from '../cluster/server-start.js'
+import {ReplError} from '../errors.js'
+import {DB_STATE} from '../server/pg-control.js'
+import {pgCtlStart} from '../server/pg-ctl.js'
+import {assertPortFree} from '../server/port-check.js'
+import {formatLsn, parseWalFileName, segmentStartLsn, type Lsn} from '../wal/lsn.js'
+import type {BackupStart} from './backup-start.js'
+import type {ChainCheck} from './chain-check.js'
+import {ReplayMonitor, type ServerSample} from './replay-monitor.js'
+import {formatUtc} from './target-time.js'
+import type {WalStager} from './wal-stager.js'
+
+/**
+ * Start the configured server and follow its recovery to the end: progress from the segments
+ * it takes (before the backup is consistent) and from pg_last_wal_replay_lsn() (after), then
+ * the outcome the target action asked for — promoted, paused at the target, or shut down.
+ * When anything goes wrong the server is stopped (it stays in recovery, so a new run resumes
+ * from its last restartpoint) and the error carries the end of its log.
+ */
+export interface RunRecoveryInput {
+  target: ServerTarget
+  port: number
+  listenAddresses: string
+  check: ChainCheck
+  backup: BackupStart
+  stager: WalStager
+  superuser: string
+  timeoutSeconds: number
+  signal?: AbortSignal
+  progress: (event: ReplayEvent) => void
+}
+
+export type ReplayEvent = ClusterEvent | {type: 'progress'; done: number; total: number; lsn: string}
+
+export interface RecoveryOutcome {
+  state: 'promoted' | 'paused' | 'shut down'
+  /** pg_last_wal_replay_lsn(): the end of the last record replayed. */
+  lsn: string
+  /** The timeline the server is on: the new one after promotion, the replayed one otherwise. */
+  timeline: number
+  /** pg_last_xact_replay_timestamp() (UTC), when a transaction was replayed. */
+  lastTransactionTime: string | null
+  /** Why replay stopped, in the server's words where it gave them ("recovery stopping before commit of …"). */
+  stoppedBy: string
+  durationMs: number
+  warnings: string[]
+}
+
+const POLL_MS = 100
+
+export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutcome> {
+  const {target, check, backup, progress} = input
+  const {dataDir, logFile} = target
+  const action = check.goal.action
+  const started = Date.now()
+  if (input.listenAddresses !== '') await assertPortFree(input.port, input.listenAddresses)
+  const log = new LogFollower(logFile)
+  await log.begin()
+  progress({type: 'phase', text: `Starting PostgreSQL ${target.binaries.version} on port ${input.port} (log: ${logFile})`})
+  // lc_messages=C: the log lines repl reads back are the English ones.
+  await pgCtlStart({binDir: target.binaries.binDir, dataDir, runAs: target.runAs, logFile, wait: false, settings: {lc_messages: 'C'}})
+
+  const total = Number(check.replayTo - backup.startLsn)
+  const monitor = new ReplayMonitor(dataDir, input.superuser, input.signal)
+  let consumedLsn = backup.startLsn
+  const onConsumed = (name: string) => {
+    const segno = parseWalFileName(name, check.segmentSize)?.segno
+    if (segno !== undefined) consumedLsn = maxLsn(consumedLsn, segmentStartLsn(segno, check.segmentSize))
+  }
+  input.stager.onConsumed = onConsumed
+  let lastDone = -1
+  let lastChange = Date.now()
+  let sample: ServerSample | undefined
+  let seenRunning = false
+  const fail = async (err: ReplError, stop: boolean): Promise<never> => {
+    await monitor.close()
+    if (stop) await stopAfterFailure(dataDir)
+    const details = [...err.details, ...(await logDetails(logFile))]
+    const hint = err.hint ?? hintFromLog(await log.text())
+    throw new ReplError(err.code, err.message, {details, hint, cause: err})
+  }
+  try {
+    for (;;) {
+      if (input.signal?.aborted) {
+        await fail(new ReplError('INTERRUPTED', 'Interrupted: stopped the server, which stays in recovery', {hint: 'Run repl replay again to continue: it resumes from the last restartpoint.'}), true)
+      }
+      if (input.stager.failure) {
+        const f = input.stager.failure
+        await fail(new ReplError(f.code, `${f.message}; stopped the server before it reached that segment (it stays in recovery)`, {hint: 'Fix or replace the segment in the WAL directory, then run repl replay again.'}), true)
+      }
+      sample = await monitor.sample()
+      const text = await log.text()
+      if (sample.running) seenRunning = true
+      if (!sample.running) {
+        if (action === 'shutdown' && sample.controlState === DB_STATE.SHUTDOWNED_IN_RECOVERY && /recovery stopping/.test(text)) break
+        if (seenRunning || Date.now() - started > 2000) {
+          await fail(new ReplError('SERVER_START_FAILED', `The server in ${dataDir} stopped during recovery (${describeState(sample.controlState)})`), false)
+        }
+      }
+      const replayed = sample.replayLsn !== undefined ? maxLsn(sample.replayLsn, consumedLsn) : consumedLsn
+      const done = Math.max(0, Math.min(total, Number(replayed - backup.startLsn)))
+      if (done !== lastDone) {
+        lastDone = done
+        lastChange = Date.now()
+        progress({type: 'progress', done, total, lsn: formatLsn(replayed)})
+      }
+      if (action === 'promote' && (sample.controlState === DB_STATE.IN_PRODUCTION || sample.inRecovery === false) && sample.timeline !== undefined) break
+      if (action === 'pause' && sample.inRecovery && sample.paused && (/pausing at the end of recovery/.test(text) || (sample.replayLsn ?? 0n) >= check.replayTo)) break
+      if (Date.now() - lastChange > input.timeoutSeconds * 1000 && !(await log.grew())) {
+        await fail(new ReplError('TIMEOUT', `Replay made no progress for ${input.timeoutSeconds} s (at ${formatLsn(replayed)}); stopped the server, which stays in recovery`), true)
+      }
+      await sleep(POLL_MS)
+    }
+  } finally {
+    await monitor.close()
+  }
+  return outcome(check, sample!, await log.text(), Date.now() - started, action)
+}
+
+function outcome(check: ChainCheck, s: ServerSample, logText: string, durationMs: number, action: string): RecoveryOutcome {
+  const warnings: string[] = []
+  // After a shutdown only the check can say where replay stopped; the log confirms the stop.
+  const lsn = s.replayLsn ?? check.replayTo
+  if (s.replayLsn !== undefined && s.replayLsn !== check.replayTo) {
+    warnings.push(`The server replayed up to ${formatLsn(s.replayLsn)}; the check expected ${formatLsn(check.replayTo)}${s.replayLsn < check.replayTo ? ' (it stopped early: see its log)' : ''}`)
+  }
+  const stopping = [...logText.matchAll(/recovery stopping [^\n]*/g)].at(-1)?.[0]
+  let stoppedBy: string
+  if (stopping) stoppedBy = stopping
+  else if (check.end && !check.end.clean) stoppedBy = `end of valid WAL: the last valid record is at ${formatLsn(check.end.lastRecordLsn)}; the WAL after it is invalid (${check.end.reason})`
+  else stoppedBy = `end of the archived WAL at ${formatLsn(lsn)}`
+  const fallbackTime = check.stop?.time !== undefined && check.stop.when === 'after' ? formatUtc(check.stop.time) : null
+  return {
+    state: action === 'promote' ? 'promoted' : action === 'pause' ? 'paused' : 'shut down',
+    lsn: formatLsn(lsn),
+    timeline: s.timeline ?? check.replayTimeline,
+    lastTransactionTime: s.lastTransactionTime ?? fallbackTime,
+    stoppedBy,
+    durationMs,
+    warnings,
+  }
+}
+
+function hintFromLog(text: string): string {
+  if (/recovery ended before configured recovery target was reached/.test(text)) return 'The WAL ends before the target: archive more WAL, or choose an earlier target.'
+  if (/insufficient parameter settings|must be set to a value at least as high/.test(text)) {
+    return 'Settings such as max_connections are lower than on the primary: raise them in the backup\'s postgresql.auto.conf, then run repl replay again.'
+  }
+  if (/could not restore file|restore_command/.test(text)) return 'restore_command failed: check that the WAL directory is readable, then run repl replay again.'
+  if (/is not a child of this server's history|unexpected timeline ID/.test(text)) return 'The timeline history does not fit this backup: choose another --target-timeline.'
+  return 'Fix what the log shows, then run repl replay again (the directory stays in recovery, with recovery.signal).'
+}
+
+function describeState(state: number): string {
+  const names: Record<number, string> = {
+    [DB_STATE.SHUTDOWNED_IN_RECOVERY]: 'shut down in recovery',
+    [DB_STATE.IN_ARCHIVE_RECOVERY]: 'it was in archive recovery',
+    [DB_STATE.IN_PRODUCTION]: 'in production',
+    [DB_STATE.SHUTDOWNED]: 'shut down',
+  }
+  return names[state] ?? `state ${state}`
+}
+
+function maxLsn(a: Lsn, b: Lsn): Lsn {
+  return a > b ? a : b
+}
+
+/** The part of the server log written since this run started. */
+class LogFollower {
+  private offset = 0
+  private size = 0
+  private cachedSize = -1
+  private cached = ''
+
+  constructor(private readonly path: string) {}
+
+  async begin(): Promise<void> {
+    this.offset = await sizeOf(this.path)
+    this.size = this.offset
+  }
+
+  async grew(): Promise<boolean> {
+    const size = await sizeOf(this.path)
+    const grew = size !== this.size
+    this.size = size
+    return grew
+  }
+
+  /** Text since begin(), at most the last 1 MB of it. */
+  async text(): Promise<string> {
+    const size = await sizeOf(this.path)
+    if (size === this.cachedSize) return this.cached
+    this.cachedSize = size
+    const from = Math.max(this.offset, size - (1 << 20))
+    const fh = await open(this.path, 'r').catch(() => undefined)
+    if (!fh) return this.cached
+    try {
+      const buf = Buffer.alloc(Math.max(0, size - from))
+      await fh.read(buf, 0, buf.length, from)
+      this.cached = buf.toString('utf8')
+    } finally {
+      await fh.close()
+    }
+    return this.cached
+  }
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size
+  } catch {
+    return 0
+  }
+}

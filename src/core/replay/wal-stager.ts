@@ -1,0 +1,193 @@
+import {watch, type FSWatcher} from 'node:fs'
+import {chown, copyFile, mkdir, open, readdir, rename, rm, stat, truncate, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {fromSystemError, ReplError} from '../errors.js'
+import type {RunAsUser} from '../server/os-user.js'
+import {parseWalFileName} from '../wal/lsn.js'
+import {openSegmentFile} from '../wal/segment-source.js'
+import type {WalFile, WalSources} from './wal-archive.js'
+
+/**
+ * Feeds restore_command (restore-command.ts): keeps the next few segments of the replay ready
+ * in a staging directory — copied, or decompressed and padded to a whole segment for
+ * unfinished ones — so the server's restore_command only has to rename a file. Work happens
+ * here, in parallel with replay, never in the server's path. The lookahead is bounded, so the
+ * staging directory never holds more than a few segments whatever the size of the replay.
+ *
+ * The server takes a staged file by renaming it away (that is how consumption is seen), and
+ * asks for anything else with NAME.want, answered with the file or NAME.none.
+ */
+export interface StagerOptions {
+  dir: string
+  sources: WalSources
+  /** Segments in the order the server will ask for them (archive files only; the backup's pg_wal serves itself). */
+  plan: WalFile[]
+  segmentSize: number
+  /** Segments kept ready ahead of the server. */
+  lookahead: number
+  owner: RunAsUser | undefined
+}
+
+export class WalStager {
+  private readonly staged = new Set<string>()
+  private readonly wants = new Set<string>()
+  private readonly planIndex = new Map<string, number>()
+  private next = 0
+  private watcher: FSWatcher | undefined
+  private poll: NodeJS.Timeout | undefined
+  private wake: (() => void) | undefined
+  private running = false
+  private loop: Promise<void> | undefined
+  /** Set when a segment could not be staged: the replay cannot go on past it. */
+  failure: ReplError | undefined
+  /** Called when the server took segment `name` (it is replaying it now). */
+  onConsumed: ((name: string) => void) | undefined
+
+  constructor(private readonly o: StagerOptions) {
+    o.plan.forEach((f, i) => this.planIndex.set(f.name, i))
+  }
+
+  /** Create the staging directory (empty, owned by the server's user) and start staging. */
+  async start(): Promise<void> {
+    await rm(this.o.dir, {recursive: true, force: true})
+    await mkdir(this.o.dir, {recursive: true, mode: 0o700})
+    if (this.o.owner) await chown(this.o.dir, this.o.owner.uid, this.o.owner.gid)
+    this.running = true
+    this.watcher = watch(this.o.dir, () => this.notify())
+    this.watcher.on('error', () => {}) // the poll below still sees everything
+    // fs.watch may coalesce or drop events under load: look every so often anyway.
+    this.poll = setInterval(() => this.notify(), 100)
+    this.loop = this.run()
+  }
+
+  /** Stop staging and remove the directory (restore_command then serves plain files itself). */
+  async stop(): Promise<void> {
+    this.running = false
+    this.watcher?.close()
+    if (this.poll) clearInterval(this.poll)
+    this.notify()
+    await this.loop?.catch(() => {})
+    await rm(this.o.dir, {recursive: true, force: true}).catch(() => {})
+  }
+
+  private notify(): void {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      await this.scan()
+      const want = this.wants.values().next()
+      if (!want.done) {
+        await this.answer(want.value)
+        this.wants.delete(want.value)
+        continue
+      }
+      if (this.staged.size < this.o.lookahead && this.next < this.o.plan.length && !this.failure) {
+        const file = this.o.plan[this.next++]!
+        await this.stage(file)
+        continue
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve))
+    }
+  }
+
+  /** What changed in the directory: requests, and staged files the server has taken. */
+  private async scan(): Promise<void> {
+    let entries: string[]
+    try {
+      entries = await readdir(this.o.dir)
+    } catch {
+      return
+    }
+    const present = new Set(entries)
+    for (const e of entries) if (e.endsWith('.want')) this.wants.add(e.slice(0, -5))
+    for (const name of [...this.staged]) {
+      if (present.has(name)) continue
+      this.staged.delete(name)
+      this.consumed(name)
+    }
+  }
+
+  /** The server moved on to `name`: staged segments before it will not be asked for. */
+  private consumed(name: string): void {
+    this.onConsumed?.(name)
+    const segno = parseWalFileName(name, this.o.segmentSize)?.segno
+    if (segno === undefined) return
+    for (const other of [...this.staged]) {
+      const s = parseWalFileName(other, this.o.segmentSize)?.segno
+      if (s !== undefined && s < segno) {
+        this.staged.delete(other)
+        void rm(join(this.o.dir, other), {force: true})
+      }
+    }
+    const index = this.planIndex.get(name)
+    if (index !== undefined && index >= this.next) this.next = index + 1
+  }
+
+  private async answer(name: string): Promise<void> {
+    const want = join(this.o.dir, `${name}.want`)
+    if (!this.staged.has(name)) {
+      const file = this.o.sources.inArchive(name)
+      if (file && !this.failure) {
+        await this.stage(file)
+        const index = this.planIndex.get(name)
+        if (index !== undefined && index >= this.next) this.next = index + 1
+      } else if (!file) {
+        await this.writeOwned(join(this.o.dir, `${name}.none`))
+      }
+      // After a staging failure the request stays unanswered: the replay is being stopped.
+    }
+    await rm(want, {force: true})
+  }
+
+  private async stage(file: WalFile): Promise<void> {
+    const tmp = join(this.o.dir, `.tmp-${file.name}`)
+    try {
+      if (file.compression === 'none') {
+        await copyFile(file.path, tmp)
+        // An unfinished segment is served whole: zeros past its data read as the end of WAL.
+        if ((await stat(tmp)).size < this.o.segmentSize) await truncate(tmp, this.o.segmentSize)
+      } else {
+        await this.decompress(file, tmp)
+      }
+      if (this.o.owner) await chown(tmp, this.o.owner.uid, this.o.owner.gid)
+      await rename(tmp, join(this.o.dir, file.name))
+      this.staged.add(file.name)
+    } catch (err) {
+      await rm(tmp, {force: true}).catch(() => {})
+      if (!this.running) return
+      this.failure ??= err instanceof ReplError ? err : fromSystemError(err, `Cannot stage WAL segment ${file.path} for the server`)
+    }
+  }
+
+  private async decompress(file: WalFile, tmp: string): Promise<void> {
+    const segment = await openSegmentFile(file.path, file.name, file.compression)
+    const out = await open(tmp, 'w', 0o600)
+    try {
+      const chunk = new Uint8Array(1 << 20)
+      let offset = 0
+      while (offset < this.o.segmentSize) {
+        const n = await segment.read(chunk, 0, offset, Math.min(chunk.length, this.o.segmentSize - offset))
+        if (n === 0) break
+        await out.write(chunk, 0, n)
+        offset += n
+      }
+      if (offset < this.o.segmentSize) {
+        if (!file.partial) throw new ReplError('INVALID_DATA', `WAL segment ${file.path} decompresses to ${offset} bytes, not a whole segment of ${this.o.segmentSize}`)
+        await out.truncate(this.o.segmentSize)
+      }
+    } finally {
+      await out.close()
+      await segment.close()
+    }
+  }
+
+  private async writeOwned(path: string): Promise<void> {
+    await writeFile(path, '')
+    if (this.o.owner) await chown(path, this.o.owner.uid, this.o.owner.gid)
+  }
+}
