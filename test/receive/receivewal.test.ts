@@ -178,7 +178,8 @@ for (const version of pgVersions()) {
     t.is((await runRepl(['receivewal', '--create-slot', '-S', 'archiver', ...c.cliArgs()])).code, 4)
 
     // Streaming with the slot moves it: its restart_lsn follows what was flushed.
-    const endpos = await switchSegment(c)
+    await generateWal(c, 100_000)
+    const endpos = await currentLsn(c)
     const streamed = await runRepl(['receivewal', '-D', dir, '-S', 'archiver', ...c.cliArgs(), '-E', formatLsn(endpos), '-n'])
     t.is(streamed.code, 0, streamed.stderr)
     t.is(await c.value("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'archiver'"), formatLsn(endpos))

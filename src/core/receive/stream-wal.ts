@@ -101,12 +101,19 @@ export class WalStreamer {
   private wake?: () => void
   private pending?: Promise<Pulled>
   private timeline: number
+  /** End of the WAL whose sink.write() has completed. */
   private written: Lsn = 0n
+  /** End of the WAL taken from the stream: written, being written, or in the batch. */
+  private accepted: Lsn = 0n
   private flushed: Lsn = 0n
   private serverWalEnd: Lsn = 0n
   private receivedBytes = 0
-  private readonly batch: Buffer
+  /** Two buffers: one fills from the stream while the sink writes the other. */
+  private batch: Buffer
+  private spare: Buffer
   private batchLength = 0
+  /** The one sink.write() that may run while the loop reads on. */
+  private inFlight?: Promise<void>
   private stream?: PhysicalStream
   private running = false
 
@@ -119,6 +126,7 @@ export class WalStreamer {
     this.endpos = options.endpos
     this.reportFlush = options.reportFlush ?? (Boolean(options.slot) || Boolean(options.synchronous))
     this.batch = Buffer.allocUnsafe(options.writeBatchBytes ?? 1024 * 1024)
+    this.spare = Buffer.allocUnsafe(this.batch.length)
   }
 
   /** Stop once WAL up to `lsn` (exclusive) is written and flushed; takes effect at once if already there. */
@@ -155,6 +163,7 @@ export class WalStreamer {
       result = await this.streamTimelines()
       return result
     } catch (err) {
+      await this.inFlight?.catch(() => {})
       await sink.close({reason: 'error'}).catch(() => {})
       throw err
     } finally {
@@ -168,8 +177,7 @@ export class WalStreamer {
   private async streamTimelines(): Promise<StreamWalResult> {
     const {connection: conn, segmentSize, sink} = this.options
     let start = this.options.startLsn - BigInt(segmentOffset(this.options.startLsn, segmentSize))
-    this.written = start
-    this.flushed = start
+    this.setStart(start)
     const historyFetched = new Set<number>()
     for (;;) {
       if (this.endReached()) return this.result('endpos')
@@ -219,15 +227,14 @@ export class WalStreamer {
       start = end.nextTimelineStart - BigInt(segmentOffset(end.nextTimelineStart, segmentSize))
       this.emit({type: 'timeline-switch', from: this.timeline, to: end.nextTimeline, switchpoint: end.nextTimelineStart, startLsn: start})
       this.timeline = end.nextTimeline
-      this.written = start
-      this.flushed = start
+      this.setStart(start)
     }
   }
 
   /** Move WAL from the stream to the sink until the stream ends ('ended'), endpos or a stop request. */
   private async pump(stream: PhysicalStream): Promise<'ended' | 'endpos' | 'interrupted'> {
     for (;;) {
-      if (this.stopRequested || this.endReached(this.batchLength)) {
+      if (this.stopRequested || this.endReached()) {
         await this.writeBatch(stream)
         await this.flushSink()
         stream.report({written: this.written, flushed: this.flushed}, true)
@@ -237,7 +244,7 @@ export class WalStreamer {
       if (this.statusDue) {
         this.statusDue = false
         await this.writeBatch(stream)
-        if (this.reportFlush) await this.flushSink()
+        await (this.reportFlush ? this.flushSink() : this.drain())
         stream.report({written: this.written, flushed: this.flushed}, true)
       }
 
@@ -250,6 +257,7 @@ export class WalStreamer {
       if (pulled === WAKE) continue
       if (pulled === undefined) {
         await this.writeBatch(stream)
+        await this.drain()
         return 'ended'
       }
       if (pulled.walEnd > this.serverWalEnd) this.serverWalEnd = pulled.walEnd
@@ -257,7 +265,7 @@ export class WalStreamer {
         if (pulled.replyRequested) {
           // The server wants to know where we are (e.g. it is shutting down): be exact.
           await this.writeBatch(stream)
-          if (this.reportFlush) await this.flushSink()
+          await (this.reportFlush ? this.flushSink() : this.drain())
           stream.report({written: this.written, flushed: this.flushed}, true)
         }
         this.emitProgress()
@@ -269,7 +277,7 @@ export class WalStreamer {
 
   /** Append one XLogData payload to the batch (clipped at endpos), writing when the batch is full. */
   private async accept(stream: PhysicalStream, start: Lsn, data: Buffer): Promise<void> {
-    const expected = this.written + BigInt(this.batchLength)
+    const expected = this.accepted
     if (start !== expected) {
       throw new ReplError('PROTOCOL_ERROR', `Server sent WAL at ${formatLsn(start)} on timeline ${this.timeline}, expected ${formatLsn(expected)}`)
     }
@@ -282,36 +290,63 @@ export class WalStreamer {
       const n = Math.min(bytes.length - offset, this.batch.length - this.batchLength)
       bytes.copy(this.batch, this.batchLength, offset, offset + n)
       this.batchLength += n
+      this.accepted += BigInt(n)
       offset += n
       if (this.batchLength === this.batch.length) await this.writeBatch(stream)
     }
     this.receivedBytes += bytes.length
   }
 
+  /**
+   * Hand the batch to the sink without waiting for it (after the previous write finished), so
+   * the disk works while the loop reads on; positions advance when the write completes.
+   */
   private async writeBatch(stream: PhysicalStream): Promise<void> {
     if (this.batchLength === 0) return
-    const length = this.batchLength
-    await this.options.sink.write(this.timeline, this.written, this.batch.subarray(0, length))
+    await this.drain()
+    const data = this.batch.subarray(0, this.batchLength)
+    const end = this.accepted
+    const start = end - BigInt(data.length)
+    ;[this.batch, this.spare] = [this.spare, this.batch]
     this.batchLength = 0
-    this.written += BigInt(length)
+    const write = this.options.sink.write(this.timeline, start, data).then(() => {
+      this.written = end
+      stream.report({written: end})
+      this.emitProgress()
+    })
+    write.catch(() => {}) // observed by drain()
+    this.inFlight = write
     if (this.options.synchronous) {
       await this.flushSink()
       stream.report({written: this.written, flushed: this.flushed}, true)
-    } else {
-      stream.report({written: this.written})
     }
-    this.emitProgress()
+  }
+
+  /** Wait for the write in flight, if any (its failure surfaces here). */
+  private async drain(): Promise<void> {
+    const write = this.inFlight
+    if (!write) return
+    this.inFlight = undefined
+    await write
   }
 
   private async flushSink(): Promise<void> {
+    await this.drain()
     const flushed = await this.options.sink.flush()
     // A sink may still hold a longer stretch of the previous timeline: never claim more than written here.
     this.flushed = maxLsn(this.flushed, minLsn(flushed, this.written))
     this.emitProgress()
   }
 
-  private endReached(pendingBytes = 0): boolean {
-    return this.endpos !== undefined && this.written + BigInt(pendingBytes) >= this.endpos
+  private setStart(start: Lsn): void {
+    this.written = start
+    this.accepted = start
+    this.flushed = start
+  }
+
+  /** Everything before endpos has been taken from the stream (it is written before the loop ends). */
+  private endReached(): boolean {
+    return this.endpos !== undefined && this.accepted >= this.endpos
   }
 
   private nextEvent(stream: PhysicalStream): Promise<Pulled> {

@@ -1,5 +1,4 @@
-import {constants as fsc} from 'node:fs'
-import {open, rename, readFile, type FileHandle} from 'node:fs/promises'
+import {closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {ReplError, fromSystemError} from '../errors.js'
@@ -19,6 +18,11 @@ import type {WalSink} from './wal-sink.js'
  * - an existing .partial is reopened in place, not truncated: bytes received earlier stay
  *   until the server sends them again (compressed ones must be rewritten from scratch);
  * - flush() fsyncs the open segment and reports how far WAL is durable.
+ *
+ * File I/O is synchronous on purpose, as in pg_receivewal: the loop waits for each write
+ * anyway, and on a busy machine every hop to libuv's thread pool and back costs a scheduler
+ * wake-up — measurably slower than the system calls themselves. Incoming WAL keeps arriving in
+ * the socket buffer meanwhile.
  */
 
 export interface WalDirectorySinkOptions {
@@ -51,7 +55,7 @@ interface OpenSegment {
   segno: bigint
   /** Final name (with compression suffix, without .partial). */
   name: string
-  handle: FileHandle
+  fd: number
   /** Uncompressed bytes of the segment written so far (all from its start). */
   written: number
   /** Uncompressed bytes known durable. */
@@ -84,31 +88,31 @@ export class WalDirectorySink implements WalSink {
       const inSegment = segmentOffset(position, segmentSize)
       let segment = this.current
       if (!segment || segment.timeline !== timeline || segment.segno !== segno) {
-        if (segment) await this.closeSegment(segment)
+        if (segment) this.closeSegment(segment)
         if (inSegment !== 0) {
           throw new ReplError('PROTOCOL_ERROR', `WAL for segment ${walFileName(timeline, segno, segmentSize)} must start at its beginning, got offset ${inSegment}`)
         }
-        segment = await this.openSegment(timeline, segno)
+        segment = this.openSegment(timeline, segno)
       }
       if (inSegment !== segment.written) {
         throw new ReplError('PROTOCOL_ERROR', `Non-contiguous write to ${segment.name}: offset ${inSegment}, expected ${segment.written}`)
       }
       const n = Math.min(data.length - offset, segmentSize - inSegment)
       const piece = data.subarray(offset, offset + n)
-      if (segment.encoder) await this.append(segment, segment.encoder.push(piece))
-      else await this.io(`Cannot write WAL file "${this.partialName(segment)}"`, () => writeAll(segment.handle, piece, inSegment))
+      if (segment.encoder) this.append(segment, segment.encoder.push(piece))
+      else this.io(`Cannot write WAL file "${this.partialName(segment)}"`, () => writeAll(segment.fd, piece, inSegment))
       segment.written += n
       offset += n
       position += BigInt(n)
-      if (segment.written === segmentSize) await this.completeSegment(segment)
+      if (segment.written === segmentSize) this.completeSegment(segment)
     }
   }
 
   async flush(): Promise<Lsn> {
     const segment = this.current
     if (segment && segment.flushed < segment.written) {
-      if (segment.encoder) await this.append(segment, segment.encoder.flush())
-      if (this.sync) await this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => segment.handle.datasync())
+      if (segment.encoder) this.append(segment, segment.encoder.flush())
+      if (this.sync) this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => fdatasyncSync(segment.fd))
       segment.flushed = segment.written
       this.durable = this.segmentStart(segment) + BigInt(segment.written)
     }
@@ -117,19 +121,24 @@ export class WalDirectorySink implements WalSink {
 
   async writeHistoryFile(name: string, content: Buffer): Promise<void> {
     const path = join(this.options.directory, name)
-    const existing = await readFile(path).catch(() => undefined)
+    let existing: Buffer | undefined
+    try {
+      existing = readFileSync(path)
+    } catch {
+      existing = undefined
+    }
     if (existing?.equals(content)) return
     const temp = `${path}.tmp`
-    await this.io(`Cannot write timeline history file "${path}"`, async () => {
-      const fh = await open(temp, 'w', 0o600)
+    this.io(`Cannot write timeline history file "${path}"`, () => {
+      const fd = openSync(temp, 'w', 0o600)
       try {
-        await writeAll(fh, content, 0)
-        if (this.sync) await fh.sync()
+        writeAll(fd, content, 0)
+        if (this.sync) fsyncSync(fd)
       } finally {
-        await fh.close()
+        closeSync(fd)
       }
-      await rename(temp, path)
-      await this.syncDirectory()
+      renameSync(temp, path)
+      this.syncDirectory()
     })
     this.options.onHistoryFile?.(name)
   }
@@ -138,8 +147,8 @@ export class WalDirectorySink implements WalSink {
     // Whatever the reason, what was written stays: complete segments are already final, the
     // last one stays .partial (fsynced) for the next run to continue.
     const segment = this.current
-    if (segment) await this.closeSegment(segment)
-    await this.io(`Cannot fsync directory "${this.options.directory}"`, () => this.syncDirectory())
+    if (segment) this.closeSegment(segment)
+    this.io(`Cannot fsync directory "${this.options.directory}"`, () => this.syncDirectory())
   }
 
   private segmentStart(segment: OpenSegment): Lsn {
@@ -150,52 +159,56 @@ export class WalDirectorySink implements WalSink {
     return segment.name + PARTIAL
   }
 
-  private async openSegment(timeline: number, segno: bigint): Promise<OpenSegment> {
+  private openSegment(timeline: number, segno: bigint): OpenSegment {
     const {directory, segmentSize, compression} = this.options
     const name = walFileName(timeline, segno, segmentSize) + this.suffix
     const path = join(directory, name + PARTIAL)
     const compressed = (compression?.algorithm ?? 'none') !== 'none'
-    const segment = await this.io(`Cannot open WAL file "${path}"`, async () => {
+    const fd = this.io(`Cannot open WAL file "${path}"`, () => {
       // Uncompressed: reopen without truncating (see above). Compressed: start a new stream.
-      const handle = await open(path, compressed ? 'w' : fsc.O_WRONLY | fsc.O_CREAT, 0o600)
+      const fd = openSync(path, compressed ? 'w' : fsc.O_WRONLY | fsc.O_CREAT, 0o600)
       try {
         if (!compressed) {
-          const {size} = await handle.stat()
+          const {size} = fstatSync(fd)
           if (size !== segmentSize) {
-            if (this.options.preallocate && size < segmentSize) await zeroFill(handle, size, segmentSize)
-            else await handle.truncate(segmentSize)
+            if (this.options.preallocate && size < segmentSize) zeroFill(fd, size, segmentSize)
+            else ftruncateSync(fd, segmentSize)
           }
         }
         if (this.sync) {
           // Make the new file itself durable before WAL in it is reported flushed.
-          await handle.sync()
-          await this.syncDirectory()
+          fsyncSync(fd)
+          this.syncDirectory()
         }
       } catch (err) {
-        await handle.close()
+        closeSync(fd)
         throw err
       }
-      return {timeline, segno, name, handle, written: 0, flushed: 0, fileBytes: 0} as OpenSegment
+      return fd
     })
+    const segment: OpenSegment = {timeline, segno, name, fd, written: 0, flushed: 0, fileBytes: 0}
     if (compressed) segment.encoder = createSegmentEncoder(compression!)
     this.current = segment
     return segment
   }
 
   /** A full segment: finish, fsync, close, rename into place, fsync the directory. */
-  private async completeSegment(segment: OpenSegment): Promise<void> {
+  private completeSegment(segment: OpenSegment): void {
     const {directory} = this.options
     const partial = join(directory, this.partialName(segment))
     const final = join(directory, segment.name)
-    if (segment.encoder) await this.append(segment, segment.encoder.end())
-    await this.io(`Cannot finish WAL file "${partial}"`, async () => {
-      if (this.sync) await segment.handle.sync()
-      await segment.handle.close()
-    })
+    if (segment.encoder) this.append(segment, segment.encoder.end())
     this.current = undefined
-    await this.io(`Cannot rename "${partial}" to "${final}"`, async () => {
-      await rename(partial, final)
-      await this.syncDirectory()
+    this.io(`Cannot finish WAL file "${partial}"`, () => {
+      try {
+        if (this.sync) fsyncSync(segment.fd)
+      } finally {
+        closeSync(segment.fd)
+      }
+    })
+    this.io(`Cannot rename "${partial}" to "${final}"`, () => {
+      renameSync(partial, final)
+      this.syncDirectory()
     })
     const endLsn = this.segmentStart(segment) + BigInt(this.options.segmentSize)
     this.durable = endLsn
@@ -209,56 +222,60 @@ export class WalDirectorySink implements WalSink {
   }
 
   /** An incomplete segment stays .partial; compressed ones get their trailer so they stay readable. */
-  private async closeSegment(segment: OpenSegment): Promise<void> {
+  private closeSegment(segment: OpenSegment): void {
     this.current = undefined
     try {
-      if (segment.encoder) await this.append(segment, segment.encoder.end())
-      await this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, async () => {
-        if (this.sync) await segment.handle.sync()
+      if (segment.encoder) this.append(segment, segment.encoder.end())
+      this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => {
+        if (this.sync) fsyncSync(segment.fd)
       })
       this.durable = this.segmentStart(segment) + BigInt(segment.written)
     } finally {
-      await segment.handle.close().catch(() => {})
+      try {
+        closeSync(segment.fd)
+      } catch {
+        // Closing after a failed write: the error that matters was already raised.
+      }
     }
   }
 
-  private async append(segment: OpenSegment, pieces: Buffer[]): Promise<void> {
+  private append(segment: OpenSegment, pieces: Buffer[]): void {
     for (const piece of pieces) {
       if (piece.length === 0) continue
-      await this.io(`Cannot write WAL file "${this.partialName(segment)}"`, () => writeAll(segment.handle, piece, segment.fileBytes))
+      this.io(`Cannot write WAL file "${this.partialName(segment)}"`, () => writeAll(segment.fd, piece, segment.fileBytes))
       segment.fileBytes += piece.length
     }
   }
 
-  private async syncDirectory(): Promise<void> {
+  private syncDirectory(): void {
     if (!this.sync) return
-    const dir = await open(this.options.directory, 'r')
+    const fd = openSync(this.options.directory, 'r')
     try {
-      await dir.sync()
+      fsyncSync(fd)
     } finally {
-      await dir.close()
+      closeSync(fd)
     }
   }
 
-  private async io<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  private io<T>(action: string, fn: () => T): T {
     try {
-      return await fn()
+      return fn()
     } catch (err) {
       throw fromSystemError(err, action)
     }
   }
 }
 
-/** FileHandle.write may write less than asked (e.g. close to a full disk): loop until done. */
-async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+/** write(2) may write less than asked (e.g. close to a full disk): loop until done. */
+function writeAll(fd: number, data: Buffer, position: number): void {
   let done = 0
   while (done < data.length) {
-    const {bytesWritten} = await handle.write(data, done, data.length - done, position + done)
-    if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), {code: 'ENOSPC'})
-    done += bytesWritten
+    const written = writeSync(fd, data, done, data.length - done, position + done)
+    if (written === 0) throw Object.assign(new Error('no space left on device'), {code: 'ENOSPC'})
+    done += written
   }
 }
 
-async function zeroFill(handle: FileHandle, from: number, to: number): Promise<void> {
-  for (let p = from; p < to; p += ZEROS.length) await writeAll(handle, ZEROS.subarray(0, Math.min(ZEROS.length, to - p)), p)
+function zeroFill(fd: number, from: number, to: number): void {
+  for (let p = from; p < to; p += ZEROS.length) writeAll(fd, ZEROS.subarray(0, Math.min(ZEROS.length, to - p)), p)
 }
