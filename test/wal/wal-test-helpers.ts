@@ -5,7 +5,7 @@
 import {parseLsn} from '../../src/core/wal/lsn.js'
 import {WalReader, type WalReadFailure} from '../../src/core/wal/record-reader.js'
 import {lsnText08} from '../../src/core/wal/record.js'
-import {recordTypeName, rmgrById} from '../../src/core/wal/rmgr/index.js'
+import {describeRecord, recordTypeName, rmgrById} from '../../src/core/wal/rmgr/index.js'
 import {locateWal, WalDirectory, type SegmentSource} from '../../src/core/wal/segment-source.js'
 import type {TestCluster} from '../helpers/cluster.js'
 
@@ -42,7 +42,7 @@ export async function readRange(source: SegmentSource, start: bigint, end: bigin
       type: recordTypeName(rec),
       xid: rec.xid,
       totalLength: rec.totalLength,
-      description: rmgrById(rec.rmid).describe(rec),
+      description: describeRecord(rec),
       blocks,
     })
   }

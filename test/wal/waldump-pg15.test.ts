@@ -5,7 +5,7 @@
  * commits, row locks, a logical message, checkpoints, a WAL switch, and full-page images
  * with and without lz4 compression.
  */
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {copyFileSync, mkdirSync, readdirSync, renameSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -14,7 +14,7 @@ import test from 'ava'
 import {chownTree} from '../../src/core/server/os-user.js'
 import {parseWalFileName, walFileName} from '../../src/core/wal/lsn.js'
 import {DEBIAN_15_BIN, startCluster, testDir, type TestCluster} from '../helpers/cluster.js'
-import {runRepl} from '../helpers/cli.js'
+import {BIN, runRepl} from '../helpers/cli.js'
 
 const TZ = {TZ: 'UTC'}
 
@@ -234,4 +234,29 @@ test('waldump --json prints one object per record with the same positions and de
   t.is(stats.code, 0, stats.stderr)
   const report = stats.json<{rows: Array<{name: string; count: number}>; total: {count: number}}>()
   t.is(report.rows.reduce((n, r) => n + r.count, 0), report.total.count)
+})
+
+test('waldump --follow waits for new WAL on a live server and stops cleanly on SIGINT', async (t) => {
+  const f = await setup()
+  const from = (await f.cluster.value('SELECT pg_current_wal_insert_lsn()'))!
+  const child = spawn(process.execPath, [BIN, 'waldump', '--follow', '-p', f.cluster.dataDir, '-s', from, '-r', 'LogicalMessage'], {env: {...process.env, ...TZ}})
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  let err = ''
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  try {
+    for (let i = 1; i <= 3; i++) {
+      await f.cluster.sql(`SELECT pg_logical_emit_message(false, 'follow', 'message ${i}')`)
+      const deadline = Date.now() + 20_000
+      while (!out.includes(`prefix "follow"; payload (9 bytes)`) || out.split('prefix "follow"').length <= i) {
+        if (Date.now() > deadline) throw new Error(`message ${i} not shown; stdout: ${out}; stderr: ${err}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+  } finally {
+    child.kill('SIGINT')
+  }
+  t.is(await exited, 0, err)
+  t.is(out.trim().split('\n').length, 3)
 })

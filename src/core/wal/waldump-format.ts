@@ -1,6 +1,6 @@
 import {OutputBuffer, putAsciiPad, putBytes, putDec, putDecPad, putLsn08} from './output-buffer.js'
 import {BLCKSZ, fpiCompression, lsnText08, type BlockRef, type WalRecord} from './record.js'
-import {recordTypeName, rmgrById} from './rmgr/index.js'
+import {describeRecord, recordTypeName, rmgrById} from './rmgr/index.js'
 
 /**
  * pg_waldump's per-record text:
@@ -42,7 +42,7 @@ export function writeRecord(out: OutputBuffer, rec: WalRecord, bkpDetails: boole
   p = putAsciiPad(buf, p, type, 0)
   buf[p++] = 0x20
   out.len = p
-  out.text(rmgr.describe(rec))
+  rmgr.write(rec, out)
   if (bkpDetails) writeBlockRefsDetailed(out, rec)
   else writeBlockRefsShort(out, rec)
 }
@@ -146,7 +146,7 @@ export function recordToJson(rec: WalRecord): Record<string, unknown> {
     recordLength: rec.recordLength,
     totalLength: rec.totalLength,
     fpiLength: rec.fpiLength,
-    description: rmgr.describe(rec),
+    description: describeRecord(rec),
     blocks,
   }
   if (rec.toplevelXid) json.toplevelXid = rec.toplevelXid

@@ -1,5 +1,5 @@
 import type {WalRecord} from '../record.js'
-import {blockData, bracketList, identifyFrom, mainData, offsets, relTriple, tf, type Fields, type RmgrDesc} from './common.js'
+import {blockData, bracketList, identifyFrom, mainData, offsets, relTriple, tf, type Fields, type RmgrDesc, fromText} from './common.js'
 
 export const XLOG_BTREE_INSERT_LEAF = 0x00
 export const XLOG_BTREE_INSERT_UPPER = 0x10
@@ -122,4 +122,18 @@ function float64(f: Fields, o: number): number {
   return Buffer.from(f.b.buffer, f.b.byteOffset + f.base + o, 8).readDoubleLE(0)
 }
 
-export const btreeRmgr: RmgrDesc = {name: 'Btree', identify: identifyFrom(() => NAMES), describe}
+const writeOther = fromText(describe)
+
+export const btreeRmgr: RmgrDesc = {
+  name: 'Btree',
+  identify: identifyFrom(() => NAMES),
+  write(rec, out) {
+    const info = rec.rmgrInfo
+    // Leaf inserts are most btree records: write them without building a string.
+    if (info === XLOG_BTREE_INSERT_LEAF || info === XLOG_BTREE_INSERT_UPPER || info === XLOG_BTREE_INSERT_META || info === XLOG_BTREE_INSERT_POST) {
+      out.ascii(rec.version.labelledDescs ? 'off: ' : 'off ').dec(mainData(rec).u16(0))
+    } else {
+      writeOther(rec, out)
+    }
+  },
+}

@@ -14,10 +14,18 @@ import {FORK_NAMES, type WalRecord} from '../record.js'
  */
 export class Fields {
   constructor(
-    readonly b: Uint8Array,
-    readonly base: number,
-    readonly length: number,
+    public b: Uint8Array,
+    public base: number,
+    public length: number,
   ) {}
+
+  /** Point at other bytes (the description helpers reuse two instances). */
+  reset(b: Uint8Array, base: number, length: number): this {
+    this.b = b
+    this.base = base
+    this.length = length
+    return this
+  }
 
   has(o: number, size: number): boolean {
     return o >= 0 && o + size <= this.length
@@ -61,16 +69,21 @@ export class Fields {
   }
 }
 
+// Descriptions run one at a time, so one view of main data and one of block data do.
+const MAIN = new Fields(new Uint8Array(0), 0, 0)
+const BLOCK = new Fields(new Uint8Array(0), 0, 0)
+
+/** The record's main data (a shared view, valid until the next call). */
 export function mainData(rec: WalRecord): Fields {
-  return new Fields(rec.buf, rec.off + rec.mainDataOffset, rec.mainDataLength)
+  return MAIN.reset(rec.buf, rec.off + rec.mainDataOffset, rec.mainDataLength)
 }
 
-/** Block `id`'s data, or undefined when the block is absent or has none. */
+/** Block `id`'s data (a shared view), or undefined when the block is absent or has none. */
 export function blockData(rec: WalRecord, id: number): Fields | undefined {
   if (!rec.hasBlockRef(id)) return undefined
   const blk = rec.blocks[id]!
   if (!blk.hasData) return undefined
-  return new Fields(rec.buf, rec.off + blk.dataOffset, blk.dataLength)
+  return BLOCK.reset(rec.buf, rec.off + blk.dataOffset, blk.dataLength)
 }
 
 export function hex2(n: number): string {
@@ -181,13 +194,56 @@ export function flagList(bits: number, names: ReadonlyArray<readonly [number, st
   return `[${set.join(', ')}]`
 }
 
+/**
+ * Where descriptions go. The output buffer implements it (printing writes bytes directly);
+ * StringWriter collects a string (JSON, tests).
+ */
+export interface DescWriter {
+  /** ASCII text. */
+  ascii(s: string): DescWriter
+  /** Any text. */
+  text(s: string): DescWriter
+  /** A non-negative integer in decimal. */
+  dec(n: number): DescWriter
+  /** An unsigned 32-bit integer in upper-case hex, zero-padded to `width`. */
+  hex(n: number, width?: number): DescWriter
+}
+
+export class StringWriter implements DescWriter {
+  value = ''
+  ascii(s: string): this {
+    this.value += s
+    return this
+  }
+  text(s: string): this {
+    this.value += s
+    return this
+  }
+  dec(n: number): this {
+    this.value += String(n)
+    return this
+  }
+  hex(n: number, width = 1): this {
+    this.value += (n >>> 0).toString(16).toUpperCase().padStart(width, '0')
+    return this
+  }
+}
+
 /** An rmgr description table entry: record-type names and details per WAL version. */
 export interface RmgrDesc {
   readonly name: string
   /** Record-type name for the full xl_info byte, or undefined when unknown to that version. */
   identify(info: number, v: WalVersion): string | undefined
-  /** The details after the record-type name; '' when there are none. */
-  describe(rec: WalRecord): string
+  /** Write the details after the record-type name (nothing when there are none). */
+  write(rec: WalRecord, out: DescWriter): void
+}
+
+/** For rmgrs whose descriptions are rare enough to build as strings. */
+export function fromText(describe: (rec: WalRecord) => string): (rec: WalRecord, out: DescWriter) => void {
+  return (rec, out) => {
+    const s = describe(rec)
+    if (s) out.text(s)
+  }
 }
 
 /** Build identify() from a table of rmgr-info values (masking the low 4 bits unless told). */

@@ -1,5 +1,5 @@
 import type {WalRecord} from '../record.js'
-import {identifyFrom, mainData, type RmgrDesc} from './common.js'
+import {identifyFrom, mainData, type RmgrDesc, fromText} from './common.js'
 
 // 15 split CREATE into two strategies and renumbered DROP.
 const NAMES_13: Record<number, string> = {0x00: 'CREATE', 0x10: 'DROP'}
@@ -27,5 +27,5 @@ function describe(rec: WalRecord): string {
 export const dbaseRmgr: RmgrDesc = {
   name: 'Database',
   identify: identifyFrom((v) => (v.dbaseWalLogStrategy ? NAMES_15 : NAMES_13)),
-  describe,
+  write: fromText(describe),
 }

@@ -1,6 +1,6 @@
 import type {WalVersion} from '../page.js'
 import type {WalRecord} from '../record.js'
-import {blockData, bracketList, flagList, hex2, identifyFrom, invalidationsText, mainData, offsets, relTriple, SIZE_OF_INVAL_MESSAGE, tf, type Fields, type RmgrDesc} from './common.js'
+import {blockData, bracketList, flagList, identifyFrom, invalidationsText, mainData, offsets, relTriple, SIZE_OF_INVAL_MESSAGE, tf, type Fields, type RmgrDesc, type DescWriter} from './common.js'
 
 export const XLOG_HEAP_INSERT = 0x00
 export const XLOG_HEAP_DELETE = 0x10
@@ -58,35 +58,46 @@ const INFOBITS: ReadonlyArray<readonly [number, string]> = [
 ]
 
 /** Infomask bits as 13-15 print them: names each followed by a space. */
-function infobitsPlain(bits: number): string {
-  return INFOBITS.filter(([bit]) => bits & bit)
-    .map(([, name]) => `${name} `)
-    .join('')
+function infobitsPlain(out: DescWriter, bits: number): void {
+  for (const [bit, name] of INFOBITS) if (bits & bit) out.ascii(name).ascii(' ')
 }
 
 function infobitsLabelled(key: string, bits: number): string {
   return `${key}: ${flagList(bits, INFOBITS)}`
 }
 
-function describeHeap(rec: WalRecord): string {
+/** "xmax: X, off: O, infobits: [..], flags: 0xFF" (16+) of delete, lock and lock-updated. */
+function xmaxOffLabelled(out: DescWriter, f: Fields): void {
+  out.ascii('xmax: ').dec(f.u32(0)).ascii(', off: ').dec(f.u16(4)).ascii(', ').ascii(infobitsLabelled('infobits', f.u8(6))).ascii(', flags: 0x').hex(f.u8(7), 2)
+}
+
+function writeHeap(rec: WalRecord, out: DescWriter): void {
   const v = rec.version
   const f = mainData(rec)
   const labelled = v.labelledDescs
   switch (rec.info & XLOG_HEAP_OPMASK) {
     case XLOG_HEAP_INSERT:
       // xl_heap_insert: offnum, flags
-      return labelled ? `off: ${f.u16(0)}, flags: 0x${hex2(f.u8(2))}` : `off ${f.u16(0)} flags 0x${hex2(f.u8(2))}`
+      out.ascii(labelled ? 'off: ' : 'off ').dec(f.u16(0)).ascii(labelled ? ', flags: 0x' : ' flags 0x').hex(f.u8(2), 2)
+      return
     case XLOG_HEAP_DELETE:
       // xl_heap_delete: xmax, offnum, infobits_set, flags
-      return labelled
-        ? `xmax: ${f.u32(0)}, off: ${f.u16(4)}, ${infobitsLabelled('infobits', f.u8(6))}, flags: 0x${hex2(f.u8(7))}`
-        : `off ${f.u16(4)} flags 0x${hex2(f.u8(7))} ${infobitsPlain(f.u8(6))}`
+      if (labelled) return xmaxOffLabelled(out, f)
+      out.ascii('off ').dec(f.u16(4)).ascii(' flags 0x').hex(f.u8(7), 2).ascii(' ')
+      infobitsPlain(out, f.u8(6))
+      return
     case XLOG_HEAP_UPDATE:
     case XLOG_HEAP_HOT_UPDATE:
       // xl_heap_update: old_xmax, old_offnum, old_infobits_set, flags, new_xmax, new_offnum
-      return labelled
-        ? `old_xmax: ${f.u32(0)}, old_off: ${f.u16(4)}, ${infobitsLabelled('old_infobits', f.u8(6))}, flags: 0x${hex2(f.u8(7))}, new_xmax: ${f.u32(8)}, new_off: ${f.u16(12)}`
-        : `off ${f.u16(4)} xmax ${f.u32(0)} flags 0x${hex2(f.u8(7))} ${infobitsPlain(f.u8(6))}; new off ${f.u16(12)} xmax ${f.u32(8)}`
+      if (labelled) {
+        out.ascii('old_xmax: ').dec(f.u32(0)).ascii(', old_off: ').dec(f.u16(4)).ascii(', ').ascii(infobitsLabelled('old_infobits', f.u8(6)))
+        out.ascii(', flags: 0x').hex(f.u8(7), 2).ascii(', new_xmax: ').dec(f.u32(8)).ascii(', new_off: ').dec(f.u16(12))
+        return
+      }
+      out.ascii('off ').dec(f.u16(4)).ascii(' xmax ').dec(f.u32(0)).ascii(' flags 0x').hex(f.u8(7), 2).ascii(' ')
+      infobitsPlain(out, f.u8(6))
+      out.ascii('; new off ').dec(f.u16(12)).ascii(' xmax ').dec(f.u32(8))
+      return
     case XLOG_HEAP_TRUNCATE: {
       // xl_heap_truncate: dbId, nrelids, flags, relids[] (at 12)
       const flags = f.u8(8)
@@ -94,26 +105,29 @@ function describeHeap(rec: WalRecord): string {
       const relids: number[] = []
       for (let i = 0; i < n; i++) relids.push(f.u32(12 + 4 * i))
       if (labelled) {
-        return `flags: ${flagList(flags, [[1, 'CASCADE'], [2, 'RESTART_SEQS']])}, nrelids: ${f.u32(4)}, relids:${bracketList(relids)}`
+        out.ascii(`flags: ${flagList(flags, [[1, 'CASCADE'], [2, 'RESTART_SEQS']])}, nrelids: ${f.u32(4)}, relids:${bracketList(relids)}`)
+        return
       }
-      return `${flags & 1 ? 'cascade ' : ''}${flags & 2 ? 'restart_seqs ' : ''}nrelids ${f.u32(4)} relids${relids.map((r) => ` ${r}`).join('')}`
+      out.ascii(`${flags & 1 ? 'cascade ' : ''}${flags & 2 ? 'restart_seqs ' : ''}nrelids ${f.u32(4)} relids${relids.map((r) => ` ${r}`).join('')}`)
+      return
     }
     case XLOG_HEAP_CONFIRM:
-      return labelled ? `off: ${f.u16(0)}` : `off ${f.u16(0)}`
+      out.ascii(labelled ? 'off: ' : 'off ').dec(f.u16(0))
+      return
     case XLOG_HEAP_LOCK:
       // xl_heap_lock: xmax (locking_xid), offnum, infobits_set, flags
-      return labelled
-        ? `xmax: ${f.u32(0)}, off: ${f.u16(4)}, ${infobitsLabelled('infobits', f.u8(6))}, flags: 0x${hex2(f.u8(7))}`
-        : `off ${f.u16(4)}: xid ${f.u32(0)}: flags 0x${hex2(f.u8(7))} ${infobitsPlain(f.u8(6))}`
+      if (labelled) return xmaxOffLabelled(out, f)
+      out.ascii('off ').dec(f.u16(4)).ascii(': xid ').dec(f.u32(0)).ascii(': flags 0x').hex(f.u8(7), 2).ascii(' ')
+      infobitsPlain(out, f.u8(6))
+      return
     case XLOG_HEAP_INPLACE: {
-      if (!labelled) return `off ${f.u16(0)}`
-      if (!v.inplaceInvals) return `off: ${f.u16(0)}`
+      out.ascii(labelled ? 'off: ' : 'off ').dec(f.u16(0))
+      if (!v.inplaceInvals) return
       // 18: offnum, dbId, tsId, relcacheInitFileInval, nmsgs, msgs[]
       const n = Math.max(0, Math.min(f.i32(16), Math.floor((f.length - 20) / SIZE_OF_INVAL_MESSAGE)))
-      return `off: ${f.u16(0)}${invalidationsText(f, 20, n, f.u32(4), f.u32(8), f.u8(12) !== 0)}`
+      out.text(invalidationsText(f, 20, n, f.u32(4), f.u32(8), f.u8(12) !== 0))
+      return
     }
-    default:
-      return ''
   }
 }
 
@@ -221,44 +235,56 @@ function describePruning(rec: WalRecord, f: Fields, v: WalVersion): string {
   return s
 }
 
-function describeHeap2(rec: WalRecord): string {
+function writeHeap2(rec: WalRecord, out: DescWriter): void {
   const v = rec.version
   const f = mainData(rec)
   const labelled = v.labelledDescs
-  const op = rec.info & XLOG_HEAP_OPMASK
-  switch (op) {
+  switch (rec.info & XLOG_HEAP_OPMASK) {
     case 0x10:
+      if (!labelled && v.heap2Pruning === 'prune-vacuum') {
+        // xl_heap_prune: latestRemovedXid, nredirected, ndead (the common case in 14-15)
+        out.ascii('latestRemovedXid ').dec(f.u32(0)).ascii(' nredirected ').dec(f.u16(4)).ascii(' ndead ').dec(f.u16(6))
+        return
+      }
+      out.text(describePruning(rec, f, v))
+      return
     case 0x20:
     case 0x30:
-      return describePruning(rec, f, v)
+      out.text(describePruning(rec, f, v))
+      return
     case XLOG_HEAP2_VISIBLE:
       // xl_heap_visible: cutoff xid / snapshotConflictHorizon, flags
-      return labelled ? `snapshotConflictHorizon: ${f.u32(0)}, flags: 0x${hex2(f.u8(4))}` : `cutoff xid ${f.u32(0)} flags 0x${hex2(f.u8(4))}`
+      out.ascii(labelled ? 'snapshotConflictHorizon: ' : 'cutoff xid ').dec(f.u32(0)).ascii(labelled ? ', flags: 0x' : ' flags 0x').hex(f.u8(4), 2)
+      return
     case XLOG_HEAP2_MULTI_INSERT: {
       // xl_heap_multi_insert: flags, ntuples, offsets[] (at 4)
       const ntuples = f.u16(2)
-      if (!labelled) return `${ntuples} tuples flags 0x${hex2(f.u8(0))}`
-      let s = `ntuples: ${ntuples}, flags: 0x${hex2(f.u8(0))}`
-      if (rec.hasBlockRef(0) && rec.blocks[0]!.hasData && !(rec.info & XLOG_HEAP_INIT_PAGE)) s += `, offsets:${bracketList(offsets(f, 4, ntuples))}`
-      return s
+      if (!labelled) {
+        out.dec(ntuples).ascii(' tuples flags 0x').hex(f.u8(0), 2)
+        return
+      }
+      out.ascii('ntuples: ').dec(ntuples).ascii(', flags: 0x').hex(f.u8(0), 2)
+      if (rec.hasBlockRef(0) && rec.blocks[0]!.hasData && !(rec.info & XLOG_HEAP_INIT_PAGE)) out.ascii(', offsets:').ascii(bracketList(offsets(f, 4, ntuples)))
+      return
     }
     case XLOG_HEAP2_LOCK_UPDATED:
       // xl_heap_lock_updated: xmax, offnum, infobits_set, flags
-      return labelled
-        ? `xmax: ${f.u32(0)}, off: ${f.u16(4)}, ${infobitsLabelled('infobits', f.u8(6))}, flags: 0x${hex2(f.u8(7))}`
-        : `off ${f.u16(4)}: xmax ${f.u32(0)}: flags 0x${hex2(f.u8(7))} ${infobitsPlain(f.u8(6))}`
+      if (labelled) return xmaxOffLabelled(out, f)
+      out.ascii('off ').dec(f.u16(4)).ascii(': xmax ').dec(f.u32(0)).ascii(': flags 0x').hex(f.u8(7), 2).ascii(' ')
+      infobitsPlain(out, f.u8(6))
+      return
     case XLOG_HEAP2_NEW_CID: {
       // xl_heap_new_cid: top_xid, cmin, cmax, combocid, rel (12), tid (block hi/lo, offset)
-      const block = f.u16(28) * 65536 + f.u16(30)
-      const tid = `${block}/${f.u16(32)}`
-      return labelled
-        ? `rel: ${relTriple(f, 16)}, tid: ${tid}, cmin: ${f.u32(4)}, cmax: ${f.u32(8)}, combo: ${f.u32(12)}`
-        : `rel ${relTriple(f, 16)}; tid ${tid}; cmin: ${f.u32(4)}, cmax: ${f.u32(8)}, combo: ${f.u32(12)}`
+      const tid = `${f.u16(28) * 65536 + f.u16(30)}/${f.u16(32)}`
+      out.ascii(
+        labelled
+          ? `rel: ${relTriple(f, 16)}, tid: ${tid}, cmin: ${f.u32(4)}, cmax: ${f.u32(8)}, combo: ${f.u32(12)}`
+          : `rel ${relTriple(f, 16)}; tid ${tid}; cmin: ${f.u32(4)}, cmax: ${f.u32(8)}, combo: ${f.u32(12)}`,
+      )
+      return
     }
-    default:
-      return ''
   }
 }
 
-export const heapRmgr: RmgrDesc = {name: 'Heap', identify: identifyFrom(() => HEAP_NAMES), describe: describeHeap}
-export const heap2Rmgr: RmgrDesc = {name: 'Heap2', identify: identifyFrom((v) => HEAP2_NAMES[v.heap2Pruning]), describe: describeHeap2}
+export const heapRmgr: RmgrDesc = {name: 'Heap', identify: identifyFrom(() => HEAP_NAMES), write: writeHeap}
+export const heap2Rmgr: RmgrDesc = {name: 'Heap2', identify: identifyFrom((v) => HEAP2_NAMES[v.heap2Pruning]), write: writeHeap2}

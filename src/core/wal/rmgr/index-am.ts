@@ -1,4 +1,4 @@
-import {identifyFrom, mainData, relTriple, tf, type Fields, type RmgrDesc} from './common.js'
+import {identifyFrom, mainData, relTriple, tf, type Fields, type RmgrDesc, fromText} from './common.js'
 
 /**
  * Index access methods other than btree: Hash, Gin, Gist, SPGist, BRIN. All record types are
@@ -42,7 +42,7 @@ export const hashRmgr: RmgrDesc = {
     0xb0: 'UPDATE_META_PAGE',
     0xc0: 'VACUUM_ONE_PAGE',
   })),
-  describe(rec) {
+  write: fromText((rec) => {
     const f = mainData(rec)
     const v = rec.version
     switch (rec.rmgrInfo) {
@@ -74,7 +74,7 @@ export const hashRmgr: RmgrDesc = {
       default:
         return ''
     }
-  },
+  }),
 }
 
 export const ginRmgr: RmgrDesc = {
@@ -90,13 +90,13 @@ export const ginRmgr: RmgrDesc = {
     0x70: 'INSERT_LISTPAGE',
     0x80: 'DELETE_LISTPAGE',
   })),
-  describe: () => '',
+  write: () => {},
 }
 
 export const gistRmgr: RmgrDesc = {
   name: 'Gist',
   identify: identifyFrom(() => ({0x00: 'PAGE_UPDATE', 0x10: 'DELETE', 0x20: 'PAGE_REUSE', 0x30: 'PAGE_SPLIT', 0x60: 'PAGE_DELETE', 0x70: 'ASSIGN_LSN'})),
-  describe(rec) {
+  write: fromText((rec) => {
     const f = mainData(rec)
     const v = rec.version
     const catalog = (o: number): string => (v.showIsCatalogRel ? `, isCatalogRel ${tf(f.u8(o))}` : '')
@@ -112,7 +112,7 @@ export const gistRmgr: RmgrDesc = {
       default:
         return ''
     }
-  },
+  }),
 }
 
 export const spgistRmgr: RmgrDesc = {
@@ -127,7 +127,7 @@ export const spgistRmgr: RmgrDesc = {
     0x70: 'VACUUM_ROOT',
     0x80: 'VACUUM_REDIRECT',
   })),
-  describe: () => '',
+  write: () => {},
 }
 
 export const brinRmgr: RmgrDesc = {
@@ -142,7 +142,7 @@ export const brinRmgr: RmgrDesc = {
     0x40: 'REVMAP_EXTEND',
     0x50: 'DESUMMARIZE',
   })),
-  describe(rec) {
+  write: fromText((rec) => {
     const f = mainData(rec)
     switch (rec.info & 0x70) {
       case 0x00:
@@ -160,5 +160,5 @@ export const brinRmgr: RmgrDesc = {
       default:
         return ''
     }
-  },
+  }),
 }

@@ -1,7 +1,7 @@
 import type {WalVersion} from '../page.js'
 import type {WalRecord} from '../record.js'
 import {btreeRmgr} from './btree.js'
-import type {RmgrDesc} from './common.js'
+import {StringWriter, type RmgrDesc} from './common.js'
 import {dbaseRmgr} from './dbase.js'
 import {heap2Rmgr, heapRmgr} from './heap.js'
 import {brinRmgr, ginRmgr, gistRmgr, hashRmgr, spgistRmgr} from './index-am.js'
@@ -13,7 +13,7 @@ import {standbyRmgr} from './standby.js'
 import {xactRmgr} from './xact.js'
 import {xlogRmgr} from './xlog.js'
 
-export type {RmgrDesc} from './common.js'
+export type {DescWriter, RmgrDesc} from './common.js'
 
 /**
  * Built-in resource managers by id (rmgrlist.h; the same 22 in every major 13-18). Ids
@@ -63,7 +63,7 @@ const customCache = new Map<number, RmgrDesc>()
 function customRmgr(id: number): RmgrDesc {
   let r = customCache.get(id)
   if (!r) {
-    r = {name: `custom${String(id).padStart(3, '0')}`, identify: () => undefined, describe: () => ''}
+    r = {name: `custom${String(id).padStart(3, '0')}`, identify: () => undefined, write: () => {}}
     customCache.set(id, r)
   }
   return r
@@ -88,6 +88,13 @@ export function rmgrIdByName(name: string): number | undefined {
     if (id >= RM_MIN_CUSTOM_ID && id <= RM_MAX_ID) return id
   }
   return undefined
+}
+
+/** The details pg_waldump shows after the record type, as a string. */
+export function describeRecord(rec: WalRecord): string {
+  const w = new StringWriter()
+  rmgrById(rec.rmid).write(rec, w)
+  return w.value
 }
 
 /** The record-type name pg_waldump shows, e.g. "INSERT+INIT", or "UNKNOWN (x)". */

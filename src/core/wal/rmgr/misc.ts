@@ -1,45 +1,45 @@
-import {hex2, identifyFrom, lsnOf, mainData, type RmgrDesc} from './common.js'
+import {hex2, identifyFrom, lsnOf, mainData, type RmgrDesc, fromText} from './common.js'
 
 /** The small rmgrs: RelMap, Tablespace, ReplicationOrigin, Generic, LogicalMessage. */
 
 export const relmapRmgr: RmgrDesc = {
   name: 'RelMap',
   identify: identifyFrom(() => ({0x00: 'UPDATE'})),
-  describe(rec) {
+  write: fromText((rec) => {
     const f = mainData(rec)
     // xl_relmap_update: dbid, tsid, nbytes
     return rec.rmgrInfo === 0x00 ? `database ${f.u32(0)} tablespace ${f.u32(4)} size ${f.i32(8)}` : ''
-  },
+  }),
 }
 
 export const tblspcRmgr: RmgrDesc = {
   name: 'Tablespace',
   identify: identifyFrom(() => ({0x00: 'CREATE', 0x10: 'DROP'})),
-  describe(rec) {
+  write: fromText((rec) => {
     const f = mainData(rec)
     if (rec.rmgrInfo === 0x00) return `${f.u32(0)} "${f.cstring(4)}"`
     if (rec.rmgrInfo === 0x10) return String(f.u32(0))
     return ''
-  },
+  }),
 }
 
 export const replOriginRmgr: RmgrDesc = {
   name: 'ReplicationOrigin',
   // replorigin_identify() switches on the whole info byte.
   identify: identifyFrom(() => ({0x00: 'SET', 0x10: 'DROP'}), {mask: 0xff}),
-  describe(rec) {
+  write: fromText((rec) => {
     const f = mainData(rec)
     // xl_replorigin_set: remote_lsn, node_id, force; xl_replorigin_drop: node_id
     if (rec.rmgrInfo === 0x00) return `set ${f.u16(8)}; lsn ${lsnOf(f.u64n(0))}; force: ${f.u8(10)}`
     if (rec.rmgrInfo === 0x10) return `drop ${f.u16(0)}`
     return ''
-  },
+  }),
 }
 
 export const genericRmgr: RmgrDesc = {
   name: 'Generic',
   identify: () => 'Generic',
-  describe(rec) {
+  write: fromText((rec) => {
     // A sequence of (offset, length, data) fragments.
     const f = mainData(rec)
     const parts: string[] = []
@@ -50,13 +50,13 @@ export const genericRmgr: RmgrDesc = {
       parts.push(`offset ${offset}, length ${length}`)
     }
     return parts.join('; ')
-  },
+  }),
 }
 
 export const logicalMessageRmgr: RmgrDesc = {
   name: 'LogicalMessage',
   identify: identifyFrom(() => ({0x00: 'MESSAGE'})),
-  describe(rec) {
+  write: fromText((rec) => {
     if (rec.rmgrInfo !== 0x00) return ''
     const f = mainData(rec)
     // xl_logical_message: dbId, transactional, prefix_size (Size), message_size (Size), prefix, message
@@ -70,5 +70,5 @@ export const logicalMessageRmgr: RmgrDesc = {
     const bytes: string[] = []
     for (let i = 0; i < shown; i++) bytes.push(hex2(f.u8(24 + prefixSize + i)))
     return `${transactional ? 'transactional' : 'non-transactional'}, prefix "${f.cstring(24, prefixSize)}"; payload (${messageSize} bytes): ${bytes.join(' ')}`
-  },
+  }),
 }

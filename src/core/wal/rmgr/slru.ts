@@ -1,5 +1,5 @@
 import type {WalRecord} from '../record.js'
-import {identifyFrom, mainData, timestamptzText, type Fields, type RmgrDesc} from './common.js'
+import {identifyFrom, mainData, timestamptzText, type Fields, type RmgrDesc, fromText} from './common.js'
 
 /** CLOG, CommitTs and MultiXact: the SLRU-backed rmgrs. Page numbers are int64 from 17. */
 
@@ -14,13 +14,13 @@ function pageWidth(rec: WalRecord): number {
 export const clogRmgr: RmgrDesc = {
   name: 'CLOG',
   identify: identifyFrom(() => ({0x00: 'ZEROPAGE', 0x10: 'TRUNCATE'})),
-  describe(rec) {
+  write: fromText((rec) => {
     const f = mainData(rec)
     if (rec.rmgrInfo === 0x00) return `page ${pageNumber(rec, f, 0)}`
     // xl_clog_truncate: pageno, oldestXact, oldestXactDb
     if (rec.rmgrInfo === 0x10) return `page ${pageNumber(rec, f, 0)}; oldestXact ${f.u32(pageWidth(rec))}`
     return ''
-  },
+  }),
 }
 
 const COMMIT_TS_NAMES: Record<number, string> = {0x00: 'ZEROPAGE', 0x10: 'TRUNCATE'}
@@ -30,7 +30,7 @@ export const commitTsRmgr: RmgrDesc = {
   name: 'CommitTs',
   // commit_ts_identify() switches on the whole info byte.
   identify: identifyFrom((v) => (v.commitTsSetts ? COMMIT_TS_NAMES_13 : COMMIT_TS_NAMES), {mask: 0xff}),
-  describe(rec) {
+  write: fromText((rec) => {
     const f = mainData(rec)
     if (rec.rmgrInfo === 0x00) return String(pageNumber(rec, f, 0))
     // xl_commit_ts_truncate: pageno, oldestXid
@@ -42,7 +42,7 @@ export const commitTsRmgr: RmgrDesc = {
       return s
     }
     return ''
-  },
+  }),
 }
 
 const MEMBER_STATUS = ['(keysh) ', '(sh) ', '(fornokeyupd) ', '(forupd) ', '(nokeyupd) ', '(upd) ']
@@ -50,7 +50,7 @@ const MEMBER_STATUS = ['(keysh) ', '(sh) ', '(fornokeyupd) ', '(forupd) ', '(nok
 export const multixactRmgr: RmgrDesc = {
   name: 'MultiXact',
   identify: identifyFrom(() => ({0x00: 'ZERO_OFF_PAGE', 0x10: 'ZERO_MEM_PAGE', 0x20: 'CREATE_ID', 0x30: 'TRUNCATE_ID'})),
-  describe(rec) {
+  write: fromText((rec) => {
     const f = mainData(rec)
     switch (rec.rmgrInfo) {
       case 0x00:
@@ -69,5 +69,5 @@ export const multixactRmgr: RmgrDesc = {
       default:
         return ''
     }
-  },
+  }),
 }

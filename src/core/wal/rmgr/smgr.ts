@@ -1,5 +1,5 @@
 import type {WalRecord} from '../record.js'
-import {identifyFrom, mainData, relPathAt, type RmgrDesc} from './common.js'
+import {identifyFrom, mainData, relPathAt, type RmgrDesc, fromText} from './common.js'
 
 export const XLOG_SMGR_CREATE = 0x10
 export const XLOG_SMGR_TRUNCATE = 0x20
@@ -19,4 +19,4 @@ function describe(rec: WalRecord): string {
   return ''
 }
 
-export const smgrRmgr: RmgrDesc = {name: 'Storage', identify: identifyFrom(() => NAMES), describe}
+export const smgrRmgr: RmgrDesc = {name: 'Storage', identify: identifyFrom(() => NAMES), write: fromText(describe)}

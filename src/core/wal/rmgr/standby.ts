@@ -1,5 +1,5 @@
 import type {WalRecord} from '../record.js'
-import {identifyFrom, invalidationsText, mainData, SIZE_OF_INVAL_MESSAGE, type RmgrDesc} from './common.js'
+import {identifyFrom, invalidationsText, mainData, SIZE_OF_INVAL_MESSAGE, type RmgrDesc, fromText} from './common.js'
 
 export const XLOG_STANDBY_LOCK = 0x00
 export const XLOG_RUNNING_XACTS = 0x10
@@ -69,4 +69,4 @@ function describe(rec: WalRecord): string {
   }
 }
 
-export const standbyRmgr: RmgrDesc = {name: 'Standby', identify: identifyFrom(() => NAMES), describe}
+export const standbyRmgr: RmgrDesc = {name: 'Standby', identify: identifyFrom(() => NAMES), write: fromText(describe)}

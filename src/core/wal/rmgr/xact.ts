@@ -1,6 +1,6 @@
 import type {WalVersion} from '../page.js'
 import type {WalRecord} from '../record.js'
-import {Fields, identifyFrom, invalidationsText, lsnOf, mainData, relPathAt, SIZE_OF_INVAL_MESSAGE, timestamptzText, type RmgrDesc} from './common.js'
+import {Fields, identifyFrom, invalidationsText, lsnOf, mainData, relPathAt, SIZE_OF_INVAL_MESSAGE, timestamptzText, type RmgrDesc, fromText} from './common.js'
 
 export const XLOG_XACT_COMMIT = 0x00
 export const XLOG_XACT_PREPARE = 0x10
@@ -266,5 +266,5 @@ function describe(rec: WalRecord): string {
 export const xactRmgr: RmgrDesc = {
   name: 'Transaction',
   identify: identifyFrom((v) => (v.xactInvalidations ? NAMES_14 : NAMES_13), {mask: XLOG_XACT_OPMASK}),
-  describe,
+  write: fromText(describe),
 }

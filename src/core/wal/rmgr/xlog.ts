@@ -1,5 +1,5 @@
 import type {WalRecord} from '../record.js'
-import {identifyFrom, lsnOf, mainData, timestamptzText, type RmgrDesc} from './common.js'
+import {identifyFrom, lsnOf, mainData, timestamptzText, type RmgrDesc, fromText} from './common.js'
 
 export const XLOG_CHECKPOINT_SHUTDOWN = 0x00
 export const XLOG_CHECKPOINT_ONLINE = 0x10
@@ -140,5 +140,5 @@ function describe(rec: WalRecord): string {
 export const xlogRmgr: RmgrDesc = {
   name: 'XLOG',
   identify: identifyFrom((v) => (v.checkpointWalLevel ? NAMES_17 : NAMES)),
-  describe,
+  write: fromText(describe),
 }
