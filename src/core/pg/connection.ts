@@ -85,6 +85,30 @@ export function describeTarget(target: ConnectTarget): string {
 const HIGH_WATER_BYTES = 4 * 1024 * 1024
 
 /**
+ * Plain (non-TLS) sockets read into one reused buffer (net's `onread`) instead of a fresh
+ * 64 kB buffer per read. The bytes are copied once into a slab where messages are parsed in
+ * place (a message never spans slabs, so none is ever concatenated), and payloads are views
+ * into the slab. A consumer that takes payloads only until its next read can say so
+ * (`lendFrames`): slabs it has finished with are then reused, so bulk transfers (BASE_BACKUP)
+ * make no garbage. Otherwise slabs are left to the garbage collector.
+ */
+const READ_BUFFER_BYTES = 256 * 1024
+const SLAB_BYTES = 1024 * 1024
+const SLAB_POOL = 8
+/** As in FrameSplitter: a larger length is a protocol error, not a reason to allocate. */
+const MAX_FRAME_BYTES = 1 << 30
+
+interface Slab {
+  buf: Buffer
+  used: number
+  /** Messages parsed from this slab that are queued or lent. */
+  refs: number
+}
+
+/** A plain socket whose incoming bytes go to whichever handler is installed (views into a reused buffer). */
+type ReadingSocket = Socket & {onChunk?: (view: Buffer) => void}
+
+/**
  * One frontend/backend protocol connection. Reading is pull-based: `next()` hands out messages
  * in order, and the socket is paused while unread messages pile up, which is what gives COPY
  * and replication streams backpressure all the way to the server.
@@ -108,8 +132,96 @@ export class PgConnection {
   private paused = false
   private readonly frameScratch: Frame[] = []
 
+  private readonly rawSocket: Socket
+  private slab?: Slab
+  private parsePos = 0
+  private readonly slabPool: Slab[] = []
+  /** Slab of each queued frame (parallel to `queue`), for plain sockets. */
+  private queueSlabs: Array<Slab | undefined> = []
+  private lent?: Slab
+  private lending = false
+
   private constructor(socket: Socket, readonly config: ConnectionConfig) {
     this.socket = socket
+    this.rawSocket = socket
+  }
+
+  /**
+   * Promise (true) or withdraw (false) that every payload handed out by next()/tryNext() is
+   * used only until the following next()/tryNext() call, so its memory can be reused.
+   */
+  set lendFrames(on: boolean) {
+    if (!on && this.lent) {
+      this.release(this.lent)
+      this.lent = undefined
+    }
+    this.lending = on
+  }
+
+  /** Bytes just read into the shared read buffer: copy into the slab, parse whole messages in place. */
+  private onRead(view: Buffer): void {
+    let slab = this.slab
+    if (!slab || slab.buf.length - slab.used < view.length) {
+      const tail = slab ? slab.buf.subarray(this.parsePos, slab.used) : Buffer.alloc(0)
+      // A message larger than a slab gets a slab of its own size (known once its header is in).
+      const pending = tail.length >= 5 ? tail.readInt32BE(1) + 1 : 0
+      const next = this.takeSlab(Math.max(tail.length + view.length, pending))
+      tail.copy(next.buf, 0)
+      next.used = tail.length
+      const old = slab
+      this.slab = slab = next
+      this.parsePos = 0
+      if (old && old.refs === 0) this.recycle(old)
+    }
+    view.copy(slab.buf, slab.used)
+    slab.used += view.length
+    const buf = slab.buf
+    let pos = this.parsePos
+    try {
+      while (slab.used - pos >= 5) {
+        const length = buf.readInt32BE(pos + 1)
+        if (length < 4 || length > MAX_FRAME_BYTES) throw new ReplError('PROTOCOL_ERROR', `Invalid message length ${length} from server`)
+        const end = pos + 1 + length
+        if (end > slab.used) break
+        slab.refs++
+        this.dispatch({type: buf[pos]!, payload: buf.subarray(pos + 5, end)}, slab)
+        pos = end
+      }
+    } catch (err) {
+      this.fail(err as Error)
+      return
+    }
+    this.parsePos = pos
+    this.applyBackpressure()
+  }
+
+  private takeSlab(size: number): Slab {
+    if (size <= SLAB_BYTES) {
+      const pooled = this.slabPool.pop()
+      if (pooled) {
+        pooled.used = 0
+        return pooled
+      }
+      return {buf: Buffer.allocUnsafe(SLAB_BYTES), used: 0, refs: 0}
+    }
+    return {buf: Buffer.allocUnsafe(size), used: 0, refs: 0}
+  }
+
+  private release(slab: Slab): void {
+    slab.refs--
+    if (slab.refs === 0 && slab !== this.slab) this.recycle(slab)
+  }
+
+  /** Only while lending: otherwise payloads handed out earlier may still be in use. */
+  private recycle(slab: Slab): void {
+    if (this.lending && slab.buf.length === SLAB_BYTES && this.slabPool.length < SLAB_POOL) this.slabPool.push(slab)
+  }
+
+  /** The consumer has a new frame: the one lent before it is done with. */
+  private lend(slab: Slab | undefined): void {
+    if (!this.lending) return
+    if (this.lent) this.release(this.lent)
+    this.lent = slab
   }
 
   get serverVersionNum(): number {
@@ -153,7 +265,8 @@ export class PgConnection {
 
   private attach(socket: Socket | TLSSocket): void {
     this.socket = socket
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    if (socket === this.rawSocket) (socket as ReadingSocket).onChunk = (view) => this.onRead(view)
+    else socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', (err: Error) => this.fail(socketError(err, this.config.target)))
     socket.on('close', () => {
       if (!this.closing) this.fail(new ReplError('CONNECTION_FAILED', `server closed the connection unexpectedly (${describeTarget(this.config.target)})`, {hint: 'The server may have terminated abnormally, been restarted, or dropped this session.'}))
@@ -169,29 +282,37 @@ export class PgConnection {
       this.fail(err as Error)
       return
     }
-    for (const f of frames) {
-      // Asynchronous messages may arrive at any time, even during COPY: handle them here.
+    for (const f of frames) this.dispatch(f, undefined)
+    this.applyBackpressure()
+  }
+
+  private dispatch(f: Frame, slab: Slab | undefined): void {
+    // Asynchronous messages may arrive at any time, even during COPY: handle them here.
+    if (f.type === B.ParameterStatus || f.type === B.NoticeResponse || f.type === B.NotificationResponse) {
       if (f.type === B.ParameterStatus) {
         const [k, v] = parseParameterStatus(f.payload)
         this.parameters.set(k, v)
-        continue
-      }
-      if (f.type === B.NoticeResponse) {
+      } else if (f.type === B.NoticeResponse) {
         const notice = parseErrorFields(f.payload)
         if (this.notices.length < 100) this.notices.push(notice)
         this.onNotice?.(notice)
-        continue
       }
-      if (f.type === B.NotificationResponse) continue
-      if (this.waiter) {
-        const w = this.waiter
-        this.waiter = undefined
-        w.resolve(f)
-        continue
-      }
-      this.queue.push(f)
-      this.queuedBytes += f.payload.length + 5
+      if (slab) slab.refs--
+      return
     }
+    if (this.waiter) {
+      const w = this.waiter
+      this.waiter = undefined
+      this.lend(slab)
+      w.resolve(f)
+      return
+    }
+    this.queue.push(f)
+    this.queueSlabs.push(slab)
+    this.queuedBytes += f.payload.length + 5
+  }
+
+  private applyBackpressure(): void {
     if (this.queuedBytes > HIGH_WATER_BYTES && !this.paused) {
       this.paused = true
       this.socket.pause()
@@ -224,12 +345,16 @@ export class PgConnection {
 
   private shift(): Frame {
     const f = this.queue[this.queueHead]!
+    const slab = this.queueSlabs[this.queueHead]
     this.queue[this.queueHead] = undefined as unknown as Frame
+    this.queueSlabs[this.queueHead] = undefined
     this.queueHead++
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead)
+      this.queueSlabs = this.queueSlabs.slice(this.queueHead)
       this.queueHead = 0
     }
+    this.lend(slab)
     this.queuedBytes -= f.payload.length + 5
     if (this.paused && this.queuedBytes < HIGH_WATER_BYTES / 2) {
       this.paused = false
@@ -389,11 +514,12 @@ export class PgConnection {
   private async negotiateTls(mode: SslMode): Promise<void> {
     const raw = this.socket
     const answer = await new Promise<number>((resolve, reject) => {
-      raw.once('data', (d: Buffer) => {
+      ;(raw as ReadingSocket).onChunk = (d: Buffer) => {
+        ;(raw as ReadingSocket).onChunk = undefined
         // A server may send nothing else before our next message; anything extra is an attack (CVE-2021-23222).
         if (d.length !== 1) reject(new ReplError('TLS_FAILED', 'received unencrypted data after SSL response'))
         else resolve(d[0]!)
-      })
+      }
       raw.once('error', (e) => reject(socketError(e, this.config.target)))
       raw.once('close', () => reject(new ReplError('CONNECTION_FAILED', `server closed the connection during SSL negotiation (${describeTarget(this.config.target)})`)))
       raw.write(sslRequest())
@@ -499,9 +625,16 @@ function openSocket(target: ConnectTarget, timeoutMs: number, signal?: AbortSign
       reject(new ReplError('INTERRUPTED', 'Interrupted before connecting'))
       return
     }
-    const socket = isSocketPath(target.host)
-      ? createConnection({path: join(target.host, `.s.PGSQL.${target.port}`)})
-      : createConnection({host: target.hostaddr || target.host, port: target.port, noDelay: true})
+    const onread = {
+      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      callback: (n: number, buf: Uint8Array) => {
+        ;(socket as ReadingSocket).onChunk?.(Buffer.from(buf.buffer, buf.byteOffset, n))
+        return true
+      },
+    }
+    const socket: Socket = isSocketPath(target.host)
+      ? createConnection({path: join(target.host, `.s.PGSQL.${target.port}`), onread})
+      : createConnection({host: target.hostaddr || target.host, port: target.port, noDelay: true, onread})
     let timer: NodeJS.Timeout | undefined
     const cleanup = () => {
       if (timer) clearTimeout(timer)
