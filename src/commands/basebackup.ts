@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {connectionFlags, connectionFromFlags} from '../cli/connection-flags.js'
 import {formatBytes, formatDuration} from '../cli/format.js'
-import {ProgressReporter, progressMode} from '../cli/progress.js'
+import type {ProgressReporter} from '../cli/progress.js'
 import {takeBaseBackup, type BackupEvent} from '../core/backup/basebackup.js'
 import {
   DEFAULT_LABEL,
@@ -100,22 +100,27 @@ export default class Basebackup extends BaseCommand {
       statusIntervalSeconds: flags['status-interval'],
     }
 
-    const reporter = new ProgressReporter(progressMode({json: this.jsonMode, quiet: !flags.progress}))
+    // The progress renderer (ora, cli-progress) is loaded only when asked for: it costs start-up time.
+    let reporter: ProgressReporter | undefined
+    if (flags.progress && !this.jsonMode) {
+      const {ProgressReporter: Reporter, progressMode} = await import('../cli/progress.js')
+      reporter = new Reporter(progressMode({json: this.jsonMode}))
+    }
     const say = (text: string) => {
       if (this.jsonMode) return
-      if (reporter.mode !== 'silent') reporter.line(text)
+      if (reporter) reporter.line(text)
       else process.stderr.write(`${text}\n`)
     }
     const onEvent = (e: BackupEvent) => {
       switch (e.type) {
         case 'waiting':
-          reporter.phase(e.text)
+          reporter?.phase(e.text)
           break
         case 'waited':
-          reporter.phaseDone(e.text)
+          reporter?.phaseDone(e.text)
           break
         case 'progress':
-          reporter.bytes({done: e.done, total: e.total, label: e.label}, e.final)
+          reporter?.bytes({done: e.done, total: e.total, label: e.label}, e.final)
           break
         case 'message':
           if (flags.verbose) say(`repl basebackup: ${e.text}`)
@@ -135,7 +140,7 @@ export default class Basebackup extends BaseCommand {
     try {
       summary = await takeBaseBackup({resolved: conn.resolved, connect: (replication) => conn.connect(replication)}, options, {signal: this.signal, onEvent, stdout: process.stdout})
     } finally {
-      reporter.stop()
+      reporter?.stop()
     }
     if (this.jsonMode) {
       this.printJson(summary)

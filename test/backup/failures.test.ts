@@ -152,7 +152,9 @@ const canMount = (() => {
 function craftedTar(members: Array<{name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string; content?: string}>): Readable {
   const pack = tar.pack()
   for (const m of members) {
-    pack.entry({name: m.name, type: m.type ?? 'file', linkname: m.linkname, mode: 0o600}, m.type === 'file' || !m.type ? (m.content ?? 'x') : undefined)
+    const header = {name: m.name, type: m.type ?? 'file', linkname: m.linkname, mode: 0o600}
+    if (header.type === 'file') pack.entry(header, m.content ?? 'x')
+    else (pack.entry(header) as unknown as NodeJS.WritableStream).end()
   }
   pack.finalize()
   return pack as unknown as Readable
@@ -164,7 +166,7 @@ async function extractCrafted(members: Parameters<typeof craftedTar>[0]): Promis
   await mkdir(dir)
   const extractor = new ArchiveExtractor({dir, archive: 'base.tar', fileMode: 0o600, dirMode: 0o700})
   try {
-    await Promise.all([pipeline(craftedTar(members), extractor.input), extractor.done])
+    await pipeline(craftedTar(members), extractor.writable())
     return {dir}
   } catch (error) {
     return {dir, error}

@@ -1,4 +1,3 @@
-import {createWriteStream} from 'node:fs'
 import {access, constants as fsConstants, mkdir, rename, symlink} from 'node:fs/promises'
 import {join} from 'node:path'
 import type {Writable} from 'node:stream'
@@ -13,6 +12,7 @@ import {WalStreamer} from '../receive/stream-wal.js'
 import {standbyAutoConfText, writeStandbyConfig} from '../server/standby-config.js'
 import {formatLsn} from '../wal/lsn.js'
 import {baseBackupCommand, uploadManifest} from './command.js'
+import {BatchFile} from './batch-file.js'
 import {ArchiveExtractor} from './extract.js'
 import {mapTablespace, validateBackupOptions, type BackupOptions} from './options.js'
 import {BaseBackupStream, type BackupMessage} from './stream.js'
@@ -430,7 +430,7 @@ class BackupRun {
         return
       case 'archive':
         await this.finishWriter()
-        this.writer = this.openArchive(m.name, m.tablespace.location, ctx)
+        this.writer = await this.openArchive(m.name, m.tablespace.location, ctx)
         this.emit({type: 'message', text: `receiving ${m.name}${m.tablespace.location ? ` (tablespace ${m.tablespace.location})` : ''}`})
         return
       case 'manifest':
@@ -441,24 +441,22 @@ class BackupRun {
           const chunks: Buffer[] = []
           this.manifestChunks = chunks
           this.writer = {
-            write: async (chunk) => void chunks.push(chunk),
+            write: async (chunk) => void chunks.push(Buffer.from(chunk)),
             end: async () => {},
             destroy: () => {},
           }
         } else {
-          const path = join(this.o.target, 'backup_manifest.tmp')
-          const file = createWriteStream(path, {mode: ctx.fileMode, flags: 'wx'})
-          const chain = new ChainWriter([file])
-          this.writer = {write: (c) => chain.write(c), end: () => chain.end(), destroy: (e) => chain.destroy(e)}
+          const file = await BatchFile.create(join(this.o.target, 'backup_manifest.tmp'), ctx.fileMode)
+          this.writer = {write: (c) => file.write(c), end: () => file.close(), destroy: () => file.abandon()}
         }
     }
   }
 
-  private openArchive(
+  private async openArchive(
     name: string,
     location: string | null,
     ctx: {fileMode: number; dirMode: number; clientCompression?: CompressionSpec; addTrailer: boolean; recoveryConf?: {primaryConninfo: string; slot?: string}},
-  ): ArchiveWriter {
+  ): Promise<ArchiveWriter> {
     const o = this.o
     const isBase = location === null
     const serverAlgorithm = algorithmOfFileName(name)
@@ -473,7 +471,8 @@ class BackupRun {
         mapLink: isBase ? (t) => mapTablespace(t, o.tablespaceMappings) : undefined,
         onFile: () => this.files++,
       })
-      const chain = new ChainWriter(serverAlgorithm ? [decompressStream(serverAlgorithm), extractor.input] : [extractor.input], [extractor.done])
+      if (!serverAlgorithm) return {write: (c) => extractor.write(c), end: () => extractor.end(), destroy: () => extractor.destroy()}
+      const chain = new ChainWriter([decompressStream(serverAlgorithm), extractor.writable()])
       return {write: (c) => chain.write(c), end: () => chain.end(), destroy: (e) => chain.destroy(e)}
     }
     const fileName = name + (ctx.clientCompression ? FILE_SUFFIX[ctx.clientCompression.algorithm] : '')
@@ -490,7 +489,7 @@ class BackupRun {
       destination = {path, fileMode: ctx.fileMode}
       this.outputFiles.push(path)
     }
-    const output = new TarArchiveOutput({
+    const output = await TarArchiveOutput.open({
       destination,
       archive: fileName,
       serverCompression: serverAlgorithm,

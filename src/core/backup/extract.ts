@@ -1,17 +1,22 @@
-import {lstat, mkdir, open, symlink} from 'node:fs/promises'
+import {createRequire} from 'node:module'
+import {lstat, mkdir, open, symlink, type FileHandle} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {Writable} from 'node:stream'
-import * as tar from 'tar-stream'
 
 import {fromSystemError, ReplError} from '../errors.js'
 
 /**
- * Unpacks one archive of a plain-format backup into a directory, as it streams in. Members
- * are checked before anything is written: absolute names, `..` components, hard links and
- * paths that pass through a symbolic link unpacked from the archive are refused, so a
- * hostile or broken server cannot write outside the target. Files get PostgreSQL's modes
- * (0600/0700, or 0640/0750 for group access); tablespace links in pg_tblspc/ point where
- * -T maps them.
+ * Unpacks one archive of a plain-format backup into a directory as it streams in. Members
+ * are checked before anything is written: absolute names, `..` components, hard links, device
+ * files and paths through a symbolic link unpacked from the archive are refused, so a hostile
+ * or broken server cannot write outside the target. Files get PostgreSQL's modes (0600/0700,
+ * or 0640/0750 with group access); tablespace links in pg_tblspc/ point where -T maps them.
+ *
+ * The parser is a small state machine over the bytes as they come (headers decoded by
+ * tar-stream's ustar decoder), and file data is gathered in one reused 1 MB buffer and
+ * written from there: a gigabyte of archive makes no garbage, and `write()`'s chunk may be
+ * reused by the caller as soon as it resolves. An archive without the closing zero blocks
+ * (PostgreSQL 13/14) ends cleanly at end of input.
  */
 export interface ExtractOptions {
   /** Where this archive's members go. */
@@ -26,53 +31,225 @@ export interface ExtractOptions {
   onFile?: (path: string, size: number) => void
 }
 
-/** Batches below this are gathered before a write: fewer system calls for the same bytes. */
+interface TarHeader {
+  name: string
+  type: string
+  size: number
+  linkname: string | null
+}
+
+interface TarHeaders {
+  decode(buf: Buffer, filenameEncoding: string, allowUnknownFormat: boolean): TarHeader | null
+  decodePax(buf: Buffer): Record<string, string>
+  decodeLongPath(buf: Buffer, encoding: string): string
+}
+
+// tar-stream's header codec; the package exports only its stream API, so load the file itself.
+const requireHere = createRequire(import.meta.url)
+const headers = requireHere(join(dirname(requireHere.resolve('tar-stream')), 'headers.js')) as TarHeaders
+
+const BLOCK = 512
 const WRITE_BATCH = 1024 * 1024
 
-export class ArchiveExtractor {
-  /** The tar parser: write the (decompressed) archive bytes into it. */
-  readonly input: Writable
-  /** Resolves when every member is on disk; rejects on the first bad member or write error. */
-  readonly done: Promise<void>
-  private readonly links = new Set<string>()
+type State = 'header' | 'data' | 'meta' | 'padding' | 'end'
 
-  constructor(private readonly options: ExtractOptions) {
-    const extract = tar.extract()
-    this.input = extract as unknown as Writable
-    this.done = this.run(extract)
-    // Whoever awaits `done` sees the error; the parser must stop taking input at once.
-    this.done.catch((err) => extract.destroy(err))
+export class ArchiveExtractor {
+  private readonly links = new Set<string>()
+  private readonly header = Buffer.alloc(BLOCK)
+  private headerFill = 0
+  private state: State = 'header'
+  /** Bytes of the current member's data still to come, then of its padding. */
+  private remaining = 0
+  private padding = 0
+  private file?: {fh: FileHandle; path: string; size: number; position: number}
+  private readonly batch = Buffer.allocUnsafe(WRITE_BATCH)
+  private batchUsed = 0
+  /** pax or GNU long-name data being gathered, applied to the next header. */
+  private meta?: {type: string; chunks: Buffer[]}
+  private override: {path?: string; linkpath?: string} = {}
+  private failed?: Error
+
+  constructor(private readonly options: ExtractOptions) {}
+
+  /** Feed archive bytes; resolves once they are consumed (written or buffered here). */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failed) throw this.failed
+    try {
+      await this.consume(chunk)
+    } catch (err) {
+      this.failed = err as Error
+      await this.closeFile()
+      throw err
+    }
   }
 
-  private async run(extract: tar.Extract): Promise<void> {
-    for await (const entry of extract) {
-      const header = entry.header
-      const rel = this.memberPath(header.name)
-      const path = rel === '' ? this.options.dir : join(this.options.dir, rel)
-      switch (header.type) {
-        case 'directory':
-          entry.resume()
-          await this.makeDir(path)
-          break
-        case 'file':
-        case 'contiguous-file':
-          await this.writeFile(entry as unknown as AsyncIterable<Buffer>, path, header.size ?? 0)
-          break
-        case 'symlink': {
-          entry.resume()
-          const target = header.linkname ?? ''
-          const mapped = this.options.mapLink ? this.options.mapLink(target) : target
-          await this.ensureParent(path)
-          await symlink(mapped, path).catch((err) => {
-            throw fromSystemError(err, `Cannot create symbolic link "${path}"`)
-          })
-          this.links.add(rel)
+  /** End of input: a member cut short is an error; a missing end-of-archive marker is not. */
+  async end(): Promise<void> {
+    if (this.failed) throw this.failed
+    if (this.state === 'data' || this.state === 'meta' || (this.state === 'header' && this.headerFill > 0)) {
+      await this.closeFile()
+      throw new ReplError('INVALID_DATA', `Archive ${this.options.archive} ended in the middle of a member`)
+    }
+    await this.closeFile()
+  }
+
+  destroy(): void {
+    this.failed ??= new ReplError('INTERRUPTED', 'extraction stopped')
+    void this.closeFile()
+  }
+
+  /** The extractor as a Writable, for the end of a stream chain (e.g. after a decompressor). */
+  writable(): Writable {
+    return new Writable({
+      highWaterMark: WRITE_BATCH,
+      write: (chunk: Buffer, _encoding, callback) => {
+        this.write(chunk).then(() => callback(), callback)
+      },
+      final: (callback) => {
+        this.end().then(() => callback(), callback)
+      },
+      destroy: (err, callback) => {
+        if (err) this.destroy()
+        callback(err)
+      },
+    })
+  }
+
+  private async consume(chunk: Buffer): Promise<void> {
+    let pos = 0
+    while (pos < chunk.length) {
+      switch (this.state) {
+        case 'header': {
+          const n = Math.min(BLOCK - this.headerFill, chunk.length - pos)
+          chunk.copy(this.header, this.headerFill, pos, pos + n)
+          this.headerFill += n
+          pos += n
+          if (this.headerFill === BLOCK) {
+            this.headerFill = 0
+            await this.onHeader()
+          }
           break
         }
-        default:
-          entry.resume()
-          throw this.refuse(header.name, `member type "${header.type}" is not allowed`)
+        case 'data': {
+          const n = Math.min(this.remaining, chunk.length - pos)
+          await this.fileData(chunk.subarray(pos, pos + n))
+          this.remaining -= n
+          pos += n
+          if (this.remaining === 0) {
+            await this.closeFile()
+            this.state = this.padding > 0 ? 'padding' : 'header'
+          }
+          break
+        }
+        case 'meta': {
+          const n = Math.min(this.remaining, chunk.length - pos)
+          this.meta!.chunks.push(Buffer.from(chunk.subarray(pos, pos + n)))
+          this.remaining -= n
+          pos += n
+          if (this.remaining === 0) {
+            this.applyMeta()
+            this.state = this.padding > 0 ? 'padding' : 'header'
+          }
+          break
+        }
+        case 'padding': {
+          const n = Math.min(this.padding, chunk.length - pos)
+          this.padding -= n
+          pos += n
+          if (this.padding === 0) this.state = 'header'
+          break
+        }
+        case 'end':
+          return
       }
+    }
+  }
+
+  private async onHeader(): Promise<void> {
+    if (this.header.every((b) => b === 0)) {
+      // End-of-archive marker: anything after it is not ours to read.
+      this.state = 'end'
+      return
+    }
+    let h: TarHeader | null
+    try {
+      h = headers.decode(this.header, 'utf-8', false)
+    } catch (err) {
+      throw new ReplError('INVALID_DATA', `Invalid tar header in ${this.options.archive}: ${(err as Error).message}`)
+    }
+    if (!h) throw new ReplError('INVALID_DATA', `Invalid tar header in ${this.options.archive}`)
+    const size = h.size ?? 0
+    this.padding = (BLOCK - (size % BLOCK)) % BLOCK
+    if (h.type === 'pax-header' || h.type === 'gnu-long-path' || h.type === 'gnu-long-link-path') {
+      this.meta = {type: h.type, chunks: []}
+      this.remaining = size
+      if (size > 1024 * 1024) throw this.refuse(h.name, 'extended header too large')
+      this.state = size > 0 ? 'meta' : 'header'
+      if (size === 0) this.applyMeta()
+      return
+    }
+    if (h.type === 'pax-global-header') {
+      // Global settings (none that matter here): skip the data.
+      this.remaining = size
+      this.meta = {type: h.type, chunks: []}
+      this.state = size > 0 ? 'meta' : 'header'
+      return
+    }
+    const name = this.override.path ?? h.name
+    const linkname = this.override.linkpath ?? h.linkname
+    this.override = {}
+    const rel = this.memberPath(name)
+    const path = rel === '' ? this.options.dir : join(this.options.dir, rel)
+    switch (h.type) {
+      case 'directory':
+        await this.makeDir(path)
+        this.skipData(size)
+        return
+      case 'file':
+      case 'contiguous-file':
+        await this.openFile(path, size)
+        this.remaining = size
+        if (size === 0) {
+          await this.closeFile()
+          this.state = 'header'
+        } else {
+          this.state = 'data'
+        }
+        return
+      case 'symlink': {
+        const target = linkname ?? ''
+        const mapped = this.options.mapLink ? this.options.mapLink(target) : target
+        await this.ensureParent(path)
+        await symlink(mapped, path).catch((err) => {
+          throw fromSystemError(err, `Cannot create symbolic link "${path}"`)
+        })
+        this.links.add(rel)
+        this.skipData(size)
+        return
+      }
+      default:
+        throw this.refuse(name, `member type "${h.type}" is not allowed`)
+    }
+  }
+
+  private skipData(size: number): void {
+    this.remaining = 0
+    this.padding += size
+    this.state = this.padding > 0 ? 'padding' : 'header'
+  }
+
+  private applyMeta(): void {
+    const meta = this.meta!
+    this.meta = undefined
+    const data = Buffer.concat(meta.chunks)
+    if (meta.type === 'pax-header') {
+      const pax = headers.decodePax(data)
+      if (pax.path) this.override.path = pax.path
+      if (pax.linkpath) this.override.linkpath = pax.linkpath
+    } else if (meta.type === 'gnu-long-path') {
+      this.override.path = headers.decodeLongPath(data, 'utf-8')
+    } else if (meta.type === 'gnu-long-link-path') {
+      this.override.linkpath = headers.decodeLongPath(data, 'utf-8')
     }
   }
 
@@ -117,8 +294,8 @@ export class ArchiveExtractor {
     if (parent.length >= this.options.dir.length) await mkdir(parent, {mode: this.options.dirMode, recursive: true})
   }
 
-  private async writeFile(entry: AsyncIterable<Buffer>, path: string, size: number): Promise<void> {
-    let fh
+  private async openFile(path: string, size: number): Promise<void> {
+    let fh: FileHandle
     try {
       fh = await open(path, 'w', this.options.fileMode)
     } catch (err) {
@@ -128,36 +305,42 @@ export class ArchiveExtractor {
         throw fromSystemError(e, `Cannot create file "${path}"`)
       })
     }
-    try {
-      let batch: Buffer[] = []
-      let batchBytes = 0
-      for await (const chunk of entry) {
-        batch.push(chunk)
-        batchBytes += chunk.length
-        if (batchBytes >= WRITE_BATCH) {
-          await writeAll(fh, batch, batchBytes, path)
-          batch = []
-          batchBytes = 0
-        }
-      }
-      if (batchBytes > 0) await writeAll(fh, batch, batchBytes, path)
-    } finally {
-      await fh.close().catch(() => {})
-    }
-    this.options.onFile?.(path, size)
+    this.file = {fh, path, size, position: 0}
   }
-}
 
-async function writeAll(fh: import('node:fs/promises').FileHandle, buffers: Buffer[], total: number, path: string): Promise<void> {
-  try {
-    let {bytesWritten} = await fh.writev(buffers)
-    // writev may stop short (e.g. a signal); finish the rest.
-    while (bytesWritten < total) {
-      const rest = Buffer.concat(buffers).subarray(bytesWritten)
-      const r = await fh.write(rest)
-      bytesWritten += r.bytesWritten
+  private async fileData(data: Buffer): Promise<void> {
+    let offset = 0
+    while (offset < data.length) {
+      const n = data.copy(this.batch, this.batchUsed, offset)
+      this.batchUsed += n
+      offset += n
+      if (this.batchUsed === WRITE_BATCH) await this.flushBatch()
     }
-  } catch (err) {
-    throw fromSystemError(err, `Cannot write file "${path}"`)
+  }
+
+  private async flushBatch(): Promise<void> {
+    const file = this.file
+    if (!file || this.batchUsed === 0) return
+    try {
+      let done = 0
+      while (done < this.batchUsed) done += (await file.fh.write(this.batch, done, this.batchUsed - done, file.position + done)).bytesWritten
+    } catch (err) {
+      throw fromSystemError(err, `Cannot write file "${file.path}"`)
+    }
+    file.position += this.batchUsed
+    this.batchUsed = 0
+  }
+
+  private async closeFile(): Promise<void> {
+    const file = this.file
+    if (!file) return
+    try {
+      if (!this.failed) await this.flushBatch()
+    } finally {
+      this.file = undefined
+      this.batchUsed = 0
+      await file.fh.close().catch(() => {})
+    }
+    if (!this.failed) this.options.onFile?.(file.path, file.size)
   }
 }

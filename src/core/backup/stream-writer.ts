@@ -24,9 +24,10 @@ export class ChainWriter {
     return this.streams[0]
   }
 
+  /** `chunk` is copied: streams keep what they buffer, and the caller's buffer is reused. */
   async write(chunk: Buffer): Promise<void> {
     if (this.failure) throw this.failure
-    if (this.head.write(chunk)) return
+    if (this.head.write(Buffer.from(chunk))) return
     await new Promise<void>((resolve, reject) => {
       const onDrain = () => {
         cleanup()

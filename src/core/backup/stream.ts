@@ -29,7 +29,7 @@ export interface TablespaceInfo {
 
 export type BackupMessage =
   | {kind: 'archive'; name: string; tablespace: TablespaceInfo}
-  /** Archive or manifest bytes: a view into the receive buffer, not reused by the connection. */
+  /** Archive or manifest bytes: a view into the receive buffer, reused after the next `next()`. */
   | {kind: 'data'; data: Buffer}
   | {kind: 'progress'; bytesDone: number}
   | {kind: 'manifest'}
@@ -60,10 +60,15 @@ export class BaseBackupStream {
       location: r[1] ?? null,
       ...(r[2] != null ? {sizeBytes: Number(r[2]) * 1024} : {}),
     }))
+    // Archive data is consumed (written or copied) before the next message is asked for.
+    conn.lendFrames = true
     return new BaseBackupStream(conn, caps.baseBackupOptionList, parseLsn(row[0]), Number(row[1] ?? 0), tablespaces)
   }
 
-  /** The next message, or undefined once the backup has ended (endLsn is then set). */
+  /**
+   * The next message, or undefined once the backup has ended (endLsn is then set). A data
+   * message's bytes are valid only until the next call: copy what is kept longer.
+   */
   async next(): Promise<BackupMessage | undefined> {
     const conn = this.conn
     for (;;) {
@@ -133,6 +138,7 @@ export class BaseBackupStream {
 
   private finish(): void {
     this.finished = true
+    this.conn.lendFrames = false
     const row = this.endRow
     if (!row || row[0] == null) throw new ReplError('PROTOCOL_ERROR', 'BASE_BACKUP ended without an end position')
     this.endLsn = parseLsn(row[0])

@@ -6,6 +6,7 @@ import * as tar from 'tar-stream'
 
 import {fromSystemError, ReplError} from '../errors.js'
 import {compressStream, decompressStream, type CompressionAlgorithm, type CompressionSpec} from '../compress/index.js'
+import {BatchFile} from './batch-file.js'
 import {ChainWriter} from './stream-writer.js'
 
 /**
@@ -42,15 +43,28 @@ export interface TarOutputOptions {
 const TAR_TRAILER = Buffer.alloc(1024)
 
 export class TarArchiveOutput {
-  private readonly writer: ChainWriter
+  private readonly writer: ChainWriter | BatchFileWriter
   private readonly rewriting: boolean
   private resolveExtras?: (members: ExtraMember[]) => void
   /** Regular-file members seen while rewriting. */
   members = 0
 
-  constructor(private readonly options: TarOutputOptions) {
-    const out = this.openDestination()
+  /** A plain copy to a file (the common case) skips streams altogether. */
+  static async open(options: TarOutputOptions): Promise<TarArchiveOutput> {
+    const d = options.destination
+    if (!options.rewrite && !options.clientCompression && 'path' in d) {
+      return new TarArchiveOutput(options, new BatchFileWriter(await BatchFile.create(d.path, d.fileMode)))
+    }
+    return new TarArchiveOutput(options)
+  }
+
+  private constructor(private readonly options: TarOutputOptions, direct?: BatchFileWriter) {
     this.rewriting = options.rewrite !== undefined
+    if (direct) {
+      this.writer = direct
+      return
+    }
+    const out = this.openDestination()
     if (!this.rewriting) {
       const chain: [Writable, ...Writable[]] = options.clientCompression ? [compressStream(options.clientCompression), out] : [out]
       this.writer = new ChainWriter(chain)
@@ -152,6 +166,20 @@ export class TarArchiveOutput {
       await addMember(pack, {name: member.name, mode: recovery?.fileMode ?? 0o600, type: 'file'}, member.content)
     }
     pack.finalize()
+  }
+}
+
+/** BatchFile behind the same write/end/destroy surface as a stream chain. */
+class BatchFileWriter {
+  constructor(private readonly file: BatchFile) {}
+  write(chunk: Buffer): Promise<void> {
+    return this.file.write(chunk)
+  }
+  end(): Promise<void> {
+    return this.file.close()
+  }
+  destroy(): void {
+    this.file.abandon()
   }
 }
 
