@@ -96,6 +96,8 @@ export async function initPrimary(options: InitPrimaryOptions): Promise<InitPrim
     })
   }
   const target: ServerTarget = {binaries, dataDir, runAs, logFile}
+  // postgres -C (reading the configuration below) insists on the right owner and mode.
+  if (!fresh) await claimDataDir(dataDir, runAs)
   if (fresh) {
     if (!options.noStart) await assertPortFree(options.port ?? 5432, options.listenAddresses ?? 'localhost')
     await createCluster(target, options, progress)
