@@ -515,7 +515,9 @@ class BackupRun {
     this.lastProgress = now
     const compressed = this.o.compression?.location === 'server' && this.o.compression.spec !== undefined
     const done = Math.max(this.serverDone, compressed ? 0 : this.received)
-    this.emit({type: 'progress', done: final && this.total !== undefined ? Math.max(done, this.total) : done, total: this.total, label: this.label, final})
+    // The server's estimate is only that: at the end, what was done is the total.
+    const total = final && this.total !== undefined ? Math.max(done, this.total) : this.total
+    this.emit({type: 'progress', done: final ? (total ?? done) : done, total, label: this.label, final})
   }
 
   /** Undo what this run did; returns the error to report. */

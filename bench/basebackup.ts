@@ -1,0 +1,89 @@
+/**
+ * repl basebackup vs pg_basebackup, side by side on one server: Debian's PostgreSQL 15 (it
+ * ships pg_basebackup and pgbench, and has zstd) with a pgbench database of scale 60 (~1 GB).
+ * For each scenario the two tools run alternately (who goes first alternates too), each run
+ * into a fresh directory, with the same flags; the median wall time of each is compared.
+ * repl's peak RSS is measured with /usr/bin/time, and so is each tool's CPU time (user+sys):
+ * on a shared 2-core machine wall time swings with other load, CPU time much less. Not part of
+ * `npm test`.
+ *
+ *   npx tsx bench/basebackup.ts [--runs=3] [--scale=60]
+ */
+import {execFile} from 'node:child_process'
+import {rm} from 'node:fs/promises'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+import {fileURLToPath} from 'node:url'
+
+import {DEBIAN_15_BIN, startCluster, testDir} from '../test/helpers/cluster.js'
+
+const run = promisify(execFile)
+const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
+const RUNS = arg('runs', 3)
+const SCALE = arg('scale', 60)
+const REPL = fileURLToPath(new URL('../bin/run.js', import.meta.url))
+
+const SCENARIOS: Array<{name: string; args: string[]}> = [
+  {name: 'plain, -X stream', args: ['-F', 'p', '-X', 'stream']},
+  {name: 'tar, -X stream', args: ['-F', 't', '-X', 'stream']},
+  {name: 'tar, server-zstd', args: ['-F', 't', '-X', 'stream', '--compress=server-zstd']},
+]
+
+interface Measure {
+  seconds: number
+  cpuSeconds: number
+  maxRssKb: number
+}
+
+async function timed(file: string, args: string[]): Promise<Measure> {
+  const {stderr} = await run('/usr/bin/time', ['-f', 'TIME %e %U %S %M', file, ...args], {maxBuffer: 16 * 1024 * 1024, env: {...process.env, PGAPPNAME: 'bench'}})
+  const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)\s*$/.exec(stderr)
+  if (!m) throw new Error(`no timing in: ${stderr}`)
+  return {seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), maxRssKb: Number(m[4])}
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+async function main(): Promise<void> {
+  const cluster = await startCluster({version: 'debian15', config: {shared_buffers: '256MB', max_wal_size: '4GB', checkpoint_timeout: '30min'}})
+  try {
+    process.stderr.write(`pgbench -i -s ${SCALE} ...\n`)
+    await run(join(DEBIAN_15_BIN, 'pgbench'), ['-i', '-q', '-s', String(SCALE), '-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres'], {maxBuffer: 16 * 1024 * 1024})
+    await cluster.sql('CHECKPOINT')
+    const size = await cluster.value("SELECT pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database")
+    process.stderr.write(`cluster size ${size}; ${RUNS} runs per tool per scenario\n`)
+    const conn = ['-h', cluster.host, '-p', String(cluster.port), '-U', 'postgres', '-c', 'fast']
+    const rows: string[] = []
+    for (const scenario of SCENARIOS) {
+      const pg: Measure[] = []
+      const repl: Measure[] = []
+      for (let i = 0; i < RUNS; i++) {
+        const order = i % 2 === 0 ? (['pg', 'repl'] as const) : (['repl', 'pg'] as const)
+        for (const who of order) {
+          const target = join(await testDir('bench'), 'backup')
+          const m = who === 'pg'
+            ? await timed(join(DEBIAN_15_BIN, 'pg_basebackup'), ['-D', target, ...scenario.args, ...conn])
+            : await timed(process.execPath, [REPL, 'basebackup', '-D', target, ...scenario.args, ...conn])
+          ;(who === 'pg' ? pg : repl).push(m)
+          process.stderr.write(`  ${scenario.name} ${who} run ${i + 1}: ${m.seconds.toFixed(2)} s, CPU ${m.cpuSeconds.toFixed(2)} s, max RSS ${(m.maxRssKb / 1024).toFixed(0)} MB\n`)
+          await rm(join(target, '..'), {recursive: true, force: true})
+        }
+      }
+      const pgMedian = median(pg.map((m) => m.seconds))
+      const replMedian = median(repl.map((m) => m.seconds))
+      const peak = Math.max(...repl.map((m) => m.maxRssKb)) / 1024
+      const pgCpu = median(pg.map((m) => m.cpuSeconds))
+      const replCpu = median(repl.map((m) => m.cpuSeconds))
+      rows.push(
+        `${scenario.name.padEnd(18)} wall: pg_basebackup ${pgMedian.toFixed(2)} s, repl ${replMedian.toFixed(2)} s, ratio ${(replMedian / pgMedian).toFixed(2)}` +
+          `   CPU: ${pgCpu.toFixed(2)} s vs ${replCpu.toFixed(2)} s   repl peak RSS ${peak.toFixed(0)} MB`,
+      )
+    }
+    console.log(`repl basebackup vs pg_basebackup (PostgreSQL 15, pgbench scale ${SCALE}, ${size}, median of ${RUNS})`)
+    for (const row of rows) console.log(row)
+  } finally {
+    await cluster.destroy()
+  }
+}
+
+await main()
