@@ -80,6 +80,38 @@ for (const version of pgVersions()) {
     }
   })
 
+  test.serial(`receivewal reports flush positions only for fsynced WAL: none without a slot or --synchronous, the durable end with a slot (PG ${version})`, async (t) => {
+    const c = clusters.get(version)!
+    await c.query("SELECT pg_create_physical_replication_slot('flushes')")
+    const plain = spawnReceivewal(['-D', await testDir('noflush'), ...c.cliArgs(), '-d', 'application_name=noflush', '-s', '1'])
+    const dir = await testDir('flush')
+    const slotted = spawnReceivewal(['-D', dir, ...c.cliArgs(), '-d', 'application_name=withslot', '-S', 'flushes', '-s', '1'])
+    try {
+      await waitForWalsender(c, 'noflush')
+      await waitForWalsender(c, 'withslot')
+      await generateWal(c, SEGMENT / 2)
+      const target = await currentLsn(c)
+      const row = async (app: string) => (await c.query(`SELECT write_lsn, flush_lsn FROM pg_stat_replication WHERE application_name = '${app}'`))[0]!
+      await waitFor(async () => (await c.value(`SELECT bool_and(write_lsn >= '${formatLsn(target)}') FROM pg_stat_replication WHERE application_name IN ('noflush', 'withslot')`)) === 't', 20_000, 'both to report the WAL written')
+      // pg_receivewal's rule: without a slot (and without --synchronous) the flush position is
+      // not reported, so the server can never wait for this client as a synchronous standby.
+      t.is((await row('noflush')).flush_lsn, null)
+      // With a slot: flushed, after an fsync, at the next status update; and the slot follows.
+      await waitFor(async () => (await row('withslot')).flush_lsn !== null && parseLsn((await row('withslot')).flush_lsn!) >= target, 20_000, 'flush_lsn to reach the WAL written')
+      const flushed = parseLsn((await row('withslot')).flush_lsn!)
+      const name = walFileName(1, lsnToSegment(flushed, SEGMENT), SEGMENT)
+      const onDisk = await readFile(join(dir, `${name}.partial`)).catch(() => readFile(join(dir, name)))
+      const upTo = segmentOffset(flushed, SEGMENT)
+      t.true(onDisk.subarray(0, upTo).equals((await serverSegment(c, name)).subarray(0, upTo)), 'everything reported flushed is in the file')
+      t.is(await c.value("SELECT restart_lsn >= flush_lsn FROM pg_replication_slots, pg_stat_replication WHERE slot_name = 'flushes' AND application_name = 'withslot'"), 't')
+    } finally {
+      plain.kill('SIGTERM')
+      slotted.kill('SIGTERM')
+      await Promise.all([plain.exited, slotted.exited])
+      await c.query("SELECT pg_drop_replication_slot('flushes')")
+    }
+  })
+
   test.serial(`receivewal streaming from a standby follows its promotion onto the new timeline and stores the .history file (PG ${version})`, async (t) => {
     const primary = clusters.get(version)!
     const standby = await startStandby(primary)

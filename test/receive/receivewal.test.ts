@@ -160,6 +160,7 @@ for (const version of pgVersions()) {
       t.is(r.code, 0, r.stderr)
       t.deepEqual(startOf(r.stderr)?.slice(1), [formatLsn(slotLsn), '1', `after "${walFileName(1, seg, size)}.partial" in the directory`])
       t.regex(r.stderr, new RegExp(`warning: Segment file "${walFileName(1, seg + 5n, size)}" has size 100, expected ${size}; skipping it`))
+      t.regex(r.stderr, new RegExp(`Finished segment at ${formatLsn(slotLsn + BigInt(size))} \\(timeline 1\\): ${walFileName(1, seg, size)}\n`), '-v logs each finished segment')
       t.true((await readFile(join(withFiles, walFileName(1, seg, size)))).equals(await serverSegment(c, walFileName(1, seg, size))))
     } finally {
       await c.query("SELECT pg_drop_replication_slot('older')")
