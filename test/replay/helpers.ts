@@ -10,10 +10,11 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {readControlFile} from '../../src/core/server/pg-control.js'
+import {stopPostmaster} from '../../src/core/server/postmaster.js'
 import {formatLsn, lsnToSegment, parseLsn, walFileName} from '../../src/core/wal/lsn.js'
 import {runRepl, type RunResult} from '../helpers/cli.js'
-import {freePort, startCluster, testDir, TestCluster} from '../helpers/cluster.js'
-import {spawnReceivewal, switchSegment, waitForWalsender} from '../receive/wal-helpers.js'
+import {freePort, startCluster, testDir, TestCluster, waitFor} from '../helpers/cluster.js'
+import {generateWal, spawnReceivewal, switchSegment, waitForWalsender} from '../receive/wal-helpers.js'
 
 const run = promisify(execFile)
 
@@ -51,17 +52,27 @@ export async function primaryForReplay(version: number): Promise<TestCluster> {
   })
 }
 
-export async function pitrScenario(primary: TestCluster, options: {compress?: string} = {}): Promise<Scenario> {
+export interface ScenarioOptions {
+  /** receivewal -Z. */
+  compress?: string
+  /** Bytes of WAL to write between the backup and the markers (segments to lose in tests). */
+  filler?: number
+  /** false: stop archiving without a segment switch, so the markers end up in a .partial. */
+  switchAtEnd?: boolean
+}
+
+export async function pitrScenario(primary: TestCluster, options: ScenarioOptions = {}): Promise<Scenario> {
   const archive = await testDir('archive')
   const slot = `arch_${Math.random().toString(36).slice(2, 8)}`
   await primary.query(`SELECT pg_create_physical_replication_slot('${slot}', true)`)
-  const receiver = spawnReceivewal(['-D', archive, ...primary.cliArgs(), '-S', slot, '-d', `application_name=${slot}`, ...(options.compress ? ['-Z', options.compress] : [])])
+  const receiver = spawnReceivewal(['-D', archive, ...primary.cliArgs(), '-S', slot, '-s', '1', '-d', `application_name=${slot}`, ...(options.compress ? ['-Z', options.compress] : [])])
   try {
     await waitForWalsender(primary, slot)
     const backup = join(await testDir('backup'), 'data')
     const bb = await runRepl(['basebackup', '-D', backup, ...primary.cliArgs(), '--checkpoint', 'fast'])
     if (bb.code !== 0) throw new Error(`basebackup failed: ${bb.stderr}`)
     await primary.query('DROP TABLE IF EXISTS marks; CREATE TABLE marks(id int PRIMARY KEY, note text)')
+    if (options.filler) await generateWal(primary, options.filler)
     const markers: Marker[] = []
     let restorePoint = ''
     for (let id = 1; id <= MARKERS; id++) {
@@ -72,6 +83,11 @@ export async function pitrScenario(primary: TestCluster, options: {compress?: st
       }
       markers.push(await writeMarker(primary, id))
       await sleep(20)
+    }
+    if (options.switchAtEnd === false) {
+      const end = (await primary.value('SELECT pg_current_wal_lsn()'))!
+      await waitFor(async () => (await primary.value(`SELECT write_lsn >= '${end}' FROM pg_stat_replication WHERE application_name = '${slot}'`)) === 't', 30_000, 'receivewal to write the markers')
+      return {primary, backup, archive, markers, restorePoint, end}
     }
     const end = await switchSegment(primary)
     const last = walFileName(1, lsnToSegment(end, SEGMENT_SIZE) - 1n, SEGMENT_SIZE)
@@ -107,11 +123,19 @@ async function waitForArchived(dir: string, name: string): Promise<void> {
   throw new Error(`${name} was not archived`)
 }
 
+const copies = new Set<string>()
+
 /** A fresh copy of the backup for one replay variant. */
 export async function copyBackup(backup: string): Promise<string> {
   const dir = join(await testDir('replay'), 'data')
   await run('cp', ['-a', backup, dir])
+  copies.add(dir)
   return dir
+}
+
+/** Servers repl replay started are not the harness's: stop any a failed test left running. */
+export async function stopReplayedServers(): Promise<void> {
+  await Promise.all([...copies].map((dir) => stopPostmaster(dir, {mode: 'immediate'}).catch(() => false)))
 }
 
 /** A fresh copy of the archive (to damage it). */

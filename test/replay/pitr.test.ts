@@ -2,7 +2,7 @@ import test, {type ExecutionContext} from 'ava'
 
 import {runRepl} from '../helpers/cli.js'
 import {pgVersions, type TestCluster} from '../helpers/cluster.js'
-import {clusterState, markerIds, pitrScenario, primaryForReplay, replayCopy, type Scenario} from './helpers.js'
+import {clusterState, markerIds, pitrScenario, primaryForReplay, replayCopy, stopReplayedServers, type Scenario} from './helpers.js'
 
 /**
  * Point-in-time recovery against real servers: one primary per major, one archived scenario
@@ -24,6 +24,7 @@ test.before(async () => {
 })
 
 test.after.always(async () => {
+  await stopReplayedServers()
   await Promise.all(primaries.map((c) => c.destroy()))
 })
 

@@ -6,7 +6,7 @@ import {WalReader} from '../wal/record-reader.js'
 import {readSegmentSize} from '../wal/segment-source.js'
 import type {BackupStart} from './backup-start.js'
 import {describeTarget, type RecoveryGoal, type RecoveryTarget} from './recovery-target.js'
-import {buildSegmentPlan, checkSegmentHeaders, describeGap, PlanSource, type PlannedSegment, type SegmentGap, type SegmentPlan} from './segment-plan.js'
+import {buildSegmentPlan, checkSegmentHeaders, describeGap, dropEmptyPartialTail, PlanSource, type PlannedSegment, type SegmentGap, type SegmentPlan} from './segment-plan.js'
 import {StopFinder, type StopPoint} from './stop-point.js'
 import {formatUtc} from './target-time.js'
 import {resolveTimelines, type TimelinePath} from './timelines.js'
@@ -68,7 +68,7 @@ export async function checkWalChain(input: ChainCheckInput): Promise<ChainCheck>
   const sources = await WalSources.scan(input.walDir, join(input.dataDir, 'pg_wal'))
   const timelines = await resolveTimelines(sources, goal.timeline, backup.timeline, backup.startLsn)
   const segmentSize = await detectSegmentSize(sources)
-  const plan = buildSegmentPlan(sources, timelines, backup.startLsn, segmentSize)
+  const plan = await dropEmptyPartialTail(buildSegmentPlan(sources, timelines, backup.startLsn, segmentSize))
   const startSeg = lsnToSegment(backup.startLsn, segmentSize)
   if (plan.segments.length === 0) {
     const first = plan.gaps[0]

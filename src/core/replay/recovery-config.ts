@@ -27,6 +27,8 @@ export interface RecoveryConfigResult {
   removedStandbySignal: boolean
   /** History files copied into pg_wal. */
   historyFiles: string[]
+  /** Every file written (to hand to the server's user). */
+  written: string[]
 }
 
 export async function writeRecoveryConfig(o: RecoveryConfigOptions): Promise<RecoveryConfigResult> {
@@ -45,7 +47,9 @@ export async function writeRecoveryConfig(o: RecoveryConfigOptions): Promise<Rec
   const removedStandbySignal = await exists(standbySignal)
   if (removedStandbySignal) await rm(standbySignal)
   await writeFile(join(o.dataDir, 'recovery.signal'), '', {mode: 0o600})
-  return {changedSettings, removedStandbySignal, historyFiles: await copyHistories(o.dataDir, o.sources)}
+  const historyFiles = await copyHistories(o.dataDir, o.sources)
+  const written = [join(o.dataDir, 'postgresql.auto.conf'), join(o.dataDir, 'recovery.signal'), ...historyFiles.map((f) => join(o.dataDir, 'pg_wal', f))]
+  return {changedSettings, removedStandbySignal, historyFiles, written}
 }
 
 /**
@@ -71,7 +75,19 @@ async function copyHistories(dataDir: string, sources: WalSources): Promise<stri
 /** After promotion: the recovery settings have done their work; a later start must not see them. */
 export async function removeRecoverySettings(dataDir: string, owner: RunAsUser | undefined): Promise<void> {
   await updateAutoConf(dataDir, Object.fromEntries(RECOVERY_SETTING_NAMES.map((n) => [n, null])))
-  if (owner) await chown(join(dataDir, 'postgresql.auto.conf'), owner.uid, owner.gid)
+  await chownFiles([join(dataDir, 'postgresql.auto.conf')], owner)
+}
+
+/** Hand files repl wrote as root to the server's user (missing ones are skipped). */
+export async function chownFiles(paths: string[], owner: RunAsUser | undefined): Promise<void> {
+  if (!owner) return
+  for (const path of paths) {
+    try {
+      await chown(path, owner.uid, owner.gid)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(err, `Cannot hand ${path} to OS user "${owner.name}"`)
+    }
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

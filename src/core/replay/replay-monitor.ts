@@ -32,7 +32,8 @@ export class ReplayMonitor {
     private readonly signal?: AbortSignal,
   ) {}
 
-  async sample(): Promise<ServerSample> {
+  /** `query`: also ask the server over SQL (costlier: done less often). */
+  async sample(query = true): Promise<ServerSample> {
     const running = Boolean(await runningPostmaster(this.dataDir))
     const controlState = (await readControlFile(this.dataDir)).state
     const out: ServerSample = {running, controlState}
@@ -40,6 +41,7 @@ export class ReplayMonitor {
       await this.close()
       return out
     }
+    if (!query) return out
     try {
       this.conn ??= await connectAdmin(this.dataDir, {superuser: this.superuser, signal: this.signal, retryMs: 0})
       const [row] = await this.conn.queryRows(

@@ -14,7 +14,7 @@ import {runningPostmaster} from '../server/postmaster.js'
 import {readBackupStart} from './backup-start.js'
 import {checkWalChain} from './chain-check.js'
 import {parseRecoveryTarget, parseTargetTimeline, type RecoveryGoal, type TargetAction, type TargetInput} from './recovery-target.js'
-import {removeRecoverySettings, writeRecoveryConfig} from './recovery-config.js'
+import {chownFiles, removeRecoverySettings, writeRecoveryConfig} from './recovery-config.js'
 import {restoreCommand} from './restore-command.js'
 import {runRecovery, type RecoveryOutcome, type ReplayEvent} from './run-recovery.js'
 import {summarizeCheck, type CheckSummary} from './summary.js'
@@ -77,27 +77,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   if (options.dryRun) return {...base, dryRun: true}
 
   const runAs = await resolveRunAsUser(options.osUser)
-  const binaries = await locatePgBinariesForMajor(major, {pgBin: options.pgBin, pgVersion: options.pgVersion, runAs})
-  progress({type: 'note', text: `Using ${binaries.description}`})
-  const superuser = options.superuser ?? defaultSuperuser(runAs)
   const stagingDir = `${dataDir}.replay-wal`
-
-  await assertReachable(dataDir, runAs)
-  // postgres -C insists on the directory's owner and mode: claim it before reading settings.
-  await claimDataDir(dataDir, runAs)
-  const ctl = {binDir: binaries.binDir, dataDir, runAs}
-  const config = await writeRecoveryConfig({
-    dataDir,
-    goal: check.goal,
-    restoreCommand: restoreCommand({stagingDir, archiveDir: walDir, pid: process.pid}),
-    sources: check.sources,
-    port: options.port,
-    synchronousStandbyNames: await configValue(ctl, 'synchronous_standby_names'),
-  })
-  if (config.removedStandbySignal) progress({type: 'note', text: 'Removed standby.signal: the backup replays archived WAL, it does not follow a primary'})
-  await ensureAdminAccess(dataDir, superuser, runAs)
-  await claimDataDir(dataDir, runAs)
-
+  // Staging starts at once: the first segments are ready by the time the server asks.
   const stager = new WalStager({
     dir: stagingDir,
     sources: check.sources,
@@ -106,14 +87,36 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     lookahead: options.lookahead ?? defaultLookahead(check.segmentSize),
     owner: runAs,
   })
-  const target: ServerTarget = {binaries, dataDir, runAs, logFile}
-  const {port, listenAddresses} = await configuredListen(target)
   await stager.start()
   let outcome: RecoveryOutcome
+  let target: ServerTarget
+  let port: number
   try {
+    const binaries = await locatePgBinariesForMajor(major, {pgBin: options.pgBin, pgVersion: options.pgVersion, runAs})
+    progress({type: 'note', text: `Using ${binaries.description}`})
+    target = {binaries, dataDir, runAs, logFile}
+    const superuser = options.superuser ?? defaultSuperuser(runAs)
+    await assertReachable(dataDir, runAs)
+    // postgres -C insists on the directory's owner and mode: claim it before reading settings.
+    await claimDataDir(dataDir, runAs)
+    const ctl = {binDir: binaries.binDir, dataDir, runAs}
+    const [synchronousStandbyNames, listen] = await Promise.all([configValue(ctl, 'synchronous_standby_names'), configuredListen(target)])
+    port = options.port ?? listen.port
+    const config = await writeRecoveryConfig({
+      dataDir,
+      goal: check.goal,
+      restoreCommand: restoreCommand({stagingDir, archiveDir: walDir, pid: process.pid}),
+      sources: check.sources,
+      port: options.port,
+      synchronousStandbyNames,
+    })
+    if (config.removedStandbySignal) progress({type: 'note', text: 'Removed standby.signal: the backup replays archived WAL, it does not follow a primary'})
+    await ensureAdminAccess(dataDir, superuser, runAs)
+    // What was written above is root's when repl runs as root; the rest was claimed already.
+    await chownFiles([...config.written, join(dataDir, 'pg_hba.conf'), join(dataDir, 'pg_ident.conf')], runAs)
     outcome = await runRecovery({
       target,
-      listenAddresses,
+      listenAddresses: listen.listenAddresses,
       port,
       check,
       backup,

@@ -51,6 +51,7 @@ export interface RecoveryOutcome {
 }
 
 const POLL_MS = 100
+const SQL_EVERY = 5
 
 export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutcome> {
   const {target, check, backup, progress} = input
@@ -76,6 +77,7 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
   let lastChange = Date.now()
   let sample: ServerSample | undefined
   let seenRunning = false
+  let polls = 0
   const fail = async (err: ReplError, stop: boolean): Promise<never> => {
     await monitor.close()
     if (stop) await stopAfterFailure(dataDir)
@@ -92,7 +94,10 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
         const f = input.stager.failure
         await fail(new ReplError(f.code, `${f.message}; stopped the server before it reached that segment (it stays in recovery)`, {hint: 'Fix or replace the segment in the WAL directory, then run repl replay again.'}), true)
       }
-      sample = await monitor.sample()
+      // pg_control and postmaster.pid every poll; SQL every few, and whenever the state moved.
+      const quick = await monitor.sample(false)
+      const ask = polls++ % SQL_EVERY === 0 || quick.controlState !== sample?.controlState || !quick.running
+      sample = ask ? await monitor.sample() : {...sample!, ...quick}
       const text = await log.text()
       if (sample.running) seenRunning = true
       if (!sample.running) {

@@ -39,7 +39,11 @@ export function buildSegmentPlan(sources: WalSources, path: TimelinePath, startL
   let lastSeg = startSeg - 1n
   for (const name of sources.names()) {
     const parsed = parseWalFileName(name, segmentSize)
-    if (!parsed || parsed.segno < startSeg || timelineOfSegment(path, parsed.segno, segmentSize) !== parsed.timeline) continue
+    if (!parsed || parsed.segno < startSeg) continue
+    const expected = timelineOfSegment(path, parsed.segno, segmentSize)
+    // The parent's copy of the segment a timeline branched off in: without the new timeline's
+    // copy, the server would read the parent's WAL past the branch point. It must not end the chain quietly.
+    if (parsed.timeline !== expected && !(parsed.timeline === parentAt(path, parsed.segno, segmentSize) && parsed.timeline < expected)) continue
     if (parsed.segno > lastSeg) lastSeg = parsed.segno
   }
   const segments: PlannedSegment[] = []
@@ -67,6 +71,36 @@ export function buildSegmentPlan(sources: WalSources, path: TimelinePath, startL
   return {segmentSize, segments, gaps}
 }
 
+/**
+ * receivewal opens the next segment's .partial before any WAL arrives for it: an unfinished
+ * last segment whose first page is still zeros holds nothing, and is left out of the chain.
+ */
+export async function dropEmptyPartialTail(plan: SegmentPlan): Promise<SegmentPlan> {
+  const last = plan.segments.at(-1)
+  if (!last?.file.partial || plan.segments.length < 2) return plan
+  const page = await readFirstPage(last.file)
+  return page && page.every((b) => b === 0) ? {...plan, segments: plan.segments.slice(0, -1)} : plan
+}
+
+/** The first page; an unfinished segment reads as zeros past its end, as it is served. */
+async function readFirstPage(f: WalFile): Promise<Uint8Array | undefined> {
+  const page = new Uint8Array(XLOG_BLCKSZ)
+  const file = await openSegmentFile(f.path, f.name, f.compression)
+  try {
+    return (await file.read(page, 0, 0, XLOG_BLCKSZ)) === XLOG_BLCKSZ || f.partial ? page : undefined
+  } finally {
+    await file.close()
+  }
+}
+
+/** The timeline that branched into a new one inside segment `segno`, if one did. */
+function parentAt(path: TimelinePath, segno: bigint, segmentSize: number): number | undefined {
+  for (let i = 1; i < path.ranges.length; i++) {
+    if (lsnToSegment(path.ranges[i]!.begin, segmentSize) === segno) return path.ranges[i - 1]!.timeline
+  }
+  return undefined
+}
+
 export function describeGap(g: SegmentGap): string {
   const which = g.count === 1 ? `WAL segment ${g.first} is missing` : `WAL segments ${g.first} to ${g.last} (${g.count}) are missing`
   return `${which} (LSN ${formatLsn(g.startLsn)} to ${formatLsn(g.endLsn)}, timeline ${g.timeline})`
@@ -84,25 +118,20 @@ export interface HeaderExpectations {
  */
 export async function checkSegmentHeaders(plan: SegmentPlan, expect: HeaderExpectations): Promise<string[]> {
   const problems: string[] = []
-  const page = new Uint8Array(XLOG_BLCKSZ)
   for (const [i, seg] of plan.segments.entries()) {
     const f = seg.file
     const where = `${f.path}${f.source === 'backup' ? " (the backup's pg_wal)" : ''}`
     if (f.partial && i < plan.segments.length - 1) problems.push(`${where} is unfinished (.partial) but later segments follow it`)
     if (f.compression === 'none' && !f.partial && f.size !== plan.segmentSize) problems.push(`${where} has ${f.size} bytes, not a whole ${plan.segmentSize}-byte segment`)
-    let file: SegmentFile | undefined
-    let n = 0
+    let page: Uint8Array | undefined
     try {
-      file = await openSegmentFile(f.path, f.name, f.compression)
-      n = await file.read(page, 0, 0, XLOG_BLCKSZ)
+      page = await readFirstPage(f)
     } catch (err) {
       problems.push(`${where} cannot be read: ${(err as Error).message}`)
       continue
-    } finally {
-      await file?.close()
     }
-    if (n < XLOG_BLCKSZ) {
-      problems.push(`${where} is too short to hold a WAL page (${n} bytes)`)
+    if (!page) {
+      problems.push(`${where} is too short to hold a WAL page`)
       continue
     }
     const h = readPageHeader(page, 0)

@@ -1,4 +1,4 @@
-import {watch, type FSWatcher} from 'node:fs'
+import {constants as fsConstants, watch, type FSWatcher} from 'node:fs'
 import {chown, copyFile, mkdir, open, readdir, rename, rm, stat, truncate, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -58,7 +58,9 @@ export class WalStager {
     this.watcher.on('error', () => {}) // the poll below still sees everything
     // fs.watch may coalesce or drop events under load: look every so often anyway.
     this.poll = setInterval(() => this.notify(), 100)
-    this.loop = this.run()
+    this.loop = this.run().catch((err: unknown) => {
+      this.failure ??= fromSystemError(err, 'Cannot stage WAL for the server')
+    })
   }
 
   /** Stop staging and remove the directory (restore_command then serves plain files itself). */
@@ -137,7 +139,8 @@ export class WalStager {
         const index = this.planIndex.get(name)
         if (index !== undefined && index >= this.next) this.next = index + 1
       } else if (!file) {
-        await this.writeOwned(join(this.o.dir, `${name}.none`))
+        // The server's user may remove it: the directory is its own.
+        await writeFile(join(this.o.dir, `${name}.none`), '')
       }
       // After a staging failure the request stays unanswered: the replay is being stopped.
     }
@@ -148,7 +151,8 @@ export class WalStager {
     const tmp = join(this.o.dir, `.tmp-${file.name}`)
     try {
       if (file.compression === 'none') {
-        await copyFile(file.path, tmp)
+        // A reflink where the file system has them (no data copied), else an ordinary copy.
+        await copyFile(file.path, tmp, fsConstants.COPYFILE_FICLONE)
         // An unfinished segment is served whole: zeros past its data read as the end of WAL.
         if ((await stat(tmp)).size < this.o.segmentSize) await truncate(tmp, this.o.segmentSize)
       } else {
@@ -184,10 +188,5 @@ export class WalStager {
       await out.close()
       await segment.close()
     }
-  }
-
-  private async writeOwned(path: string): Promise<void> {
-    await writeFile(path, '')
-    if (this.o.owner) await chown(path, this.o.owner.uid, this.o.owner.gid)
   }
 }

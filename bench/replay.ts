@@ -1,0 +1,142 @@
+/**
+ * repl replay vs PostgreSQL's own recovery of the same backup and the same WAL.
+ *
+ * One primary (embedded PostgreSQL, default 17) is archived by repl receivewal from before a
+ * repl basebackup; then pgbench writes about --gb GB of WAL (an initial load, then TPC-B
+ * transactions) and the segment is switched so everything is archived. Each run starts from a
+ * fresh copy of the backup:
+ *   - PostgreSQL: the archived segments copied straight into pg_wal (not timed), then
+ *     `pg_ctl start -w` timed until the server accepts connections (it replays everything);
+ *   - repl: `repl replay -D COPY --wal-dir ARCHIVE` timed end to end (check, staging, start,
+ *     replay, promotion, final report).
+ * The two alternate (who goes first alternates too); medians are compared. The primary runs
+ * with max_wal_size=8GB and checkpoint_timeout=1h, which the backup inherits, so neither
+ * recovery is interrupted by restartpoints (crash recovery never makes any; archive recovery
+ * would, every max_wal_size of WAL). Not part of `npm test`.
+ *
+ *   npx tsx bench/replay.ts [--runs=3] [--gb=1] [--version=17] [--compress=gzip]
+ */
+import {execFile, spawn} from 'node:child_process'
+import {readdir, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+import {fileURLToPath} from 'node:url'
+
+import {chownTree} from '../src/core/server/os-user.js'
+import {lsnToSegment, parseLsn, walFileName} from '../src/core/wal/lsn.js'
+import {DEBIAN_15_BIN, freePort, startCluster, testDir, type TestCluster} from '../test/helpers/cluster.js'
+
+const run = promisify(execFile)
+const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback
+const RUNS = Number(arg('runs', '3'))
+const GB = Number(arg('gb', '1'))
+const VERSION = Number(arg('version', '17'))
+const COMPRESS = arg('compress', 'none')
+const REPL = fileURLToPath(new URL('../bin/run.js', import.meta.url))
+const SEGMENT = 16 * 1024 * 1024
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const log = (text: string) => process.stderr.write(`${text}\n`)
+
+async function currentLsn(c: TestCluster): Promise<bigint> {
+  return parseLsn((await c.value('SELECT pg_current_wal_lsn()'))!)
+}
+
+async function pgbench(c: TestCluster, args: string[]): Promise<void> {
+  await run(join(DEBIAN_15_BIN, 'pgbench'), [...args, '-h', c.host, '-p', String(c.port), '-U', 'postgres', 'postgres'], {maxBuffer: 64 * 1024 * 1024})
+}
+
+async function archiveScenario(c: TestCluster): Promise<{backup: string; archive: string; walBytes: bigint}> {
+  const archive = await testDir('bench-archive')
+  await c.query("SELECT pg_create_physical_replication_slot('bench', true)")
+  const receiver = spawn(process.execPath, [REPL, 'receivewal', '-D', archive, '-h', c.host, '-p', String(c.port), '-U', 'postgres', '-S', 'bench', ...(COMPRESS !== 'none' ? ['-Z', COMPRESS] : [])], {stdio: 'ignore'})
+  const exited = new Promise((resolve) => receiver.on('close', resolve))
+  try {
+    const backup = join(await testDir('bench-backup'), 'data')
+    await run(process.execPath, [REPL, 'basebackup', '-D', backup, '-h', c.host, '-p', String(c.port), '-U', 'postgres', '-c', 'fast'])
+    const start = await currentLsn(c)
+    const target = start + BigInt(Math.round(GB * 1024 ** 3))
+    log(`writing ${GB} GB of WAL with pgbench ...`)
+    await pgbench(c, ['-i', '-q', '-s', String(Math.max(1, Math.round(GB * 15)))])
+    while ((await currentLsn(c)) < target) await pgbench(c, ['-c', '2', '-j', '2', '-t', '5000', '-n'])
+    await c.query('SELECT pg_switch_wal()')
+    const end = await currentLsn(c)
+    const last = walFileName(1, lsnToSegment(end, SEGMENT) - 1n, SEGMENT)
+    while (!(await readdir(archive)).some((f) => f.startsWith(last) && !f.endsWith('.partial'))) await new Promise((r) => setTimeout(r, 200))
+    return {backup, archive, walBytes: end - start}
+  } finally {
+    receiver.kill('SIGINT')
+    await exited
+  }
+}
+
+/** The archive as plain segment files, for PostgreSQL's own pg_wal. */
+async function plainSegments(archive: string): Promise<string> {
+  if (COMPRESS === 'none') return archive
+  const dir = await testDir('bench-plain')
+  for (const f of await readdir(archive)) {
+    const m = /^([0-9A-F]{24})\.gz$/.exec(f)
+    if (m) await run('/bin/sh', ['-c', `gzip -dc "$1" > "$2"`, 'sh', join(archive, f), join(dir, m[1]!)])
+    else if (/^[0-9A-F]{24}$/.test(f)) await run('cp', [join(archive, f), dir])
+  }
+  return dir
+}
+
+async function copyOf(backup: string): Promise<string> {
+  const dir = join(await testDir('bench-run'), 'data')
+  await run('cp', ['-a', backup, dir])
+  return dir
+}
+
+async function postgresRun(c: TestCluster, backup: string, segments: string): Promise<number> {
+  const dir = await copyOf(backup)
+  await run('/bin/sh', ['-c', `cp "$1"/0* "$2"/pg_wal/`, 'sh', segments, dir])
+  await chownTree(join(dir, '..'), c.runAs)
+  await run('sync')
+  const port = await freePort()
+  const ctl = (args: string[]) => run(join(c.binDir, 'pg_ctl'), ['-D', dir, ...args], {uid: c.runAs?.uid, gid: c.runAs?.gid, cwd: '/'})
+  const t0 = performance.now()
+  await ctl(['-l', `${dir}.log`, '-w', '-t', '3600', '-o', `-p ${port}`, 'start'])
+  const seconds = (performance.now() - t0) / 1000
+  await ctl(['-m', 'fast', 'stop'])
+  await rm(join(dir, '..'), {recursive: true, force: true})
+  return seconds
+}
+
+async function replRun(c: TestCluster, backup: string, archive: string): Promise<number> {
+  const dir = await copyOf(backup)
+  await run('sync')
+  const port = await freePort()
+  const t0 = performance.now()
+  await run(process.execPath, [REPL, 'replay', '-D', dir, '--wal-dir', archive, '--port', String(port), '--json'], {maxBuffer: 16 * 1024 * 1024})
+  const seconds = (performance.now() - t0) / 1000
+  await run(join(c.binDir, 'pg_ctl'), ['-D', dir, '-m', 'fast', 'stop'], {uid: c.runAs?.uid, gid: c.runAs?.gid, cwd: '/'})
+  await rm(join(dir, '..'), {recursive: true, force: true})
+  return seconds
+}
+
+async function main(): Promise<void> {
+  const c = await startCluster({version: VERSION, config: {max_wal_size: '8GB', checkpoint_timeout: '1h', shared_buffers: '128MB'}})
+  try {
+    const {backup, archive, walBytes} = await archiveScenario(c)
+    const segments = await plainSegments(archive)
+    log(`${(Number(walBytes) / 1024 ** 3).toFixed(2)} GB of WAL archived (${COMPRESS}); ${RUNS} runs each`)
+    const pg: number[] = []
+    const repl: number[] = []
+    for (let i = 0; i < RUNS; i++) {
+      for (const who of i % 2 === 0 ? (['pg', 'repl'] as const) : (['repl', 'pg'] as const)) {
+        const s = who === 'pg' ? await postgresRun(c, backup, segments) : await replRun(c, backup, archive)
+        ;(who === 'pg' ? pg : repl).push(s)
+        log(`  run ${i + 1} ${who === 'pg' ? 'PostgreSQL (pg_wal)' : 'repl replay'}: ${s.toFixed(2)} s`)
+      }
+    }
+    const ratio = median(repl) / median(pg)
+    console.log(`repl replay vs PostgreSQL recovery from pg_wal (PostgreSQL ${VERSION}, ${(Number(walBytes) / 1024 ** 3).toFixed(2)} GB of WAL, ${COMPRESS} archive, median of ${RUNS})`)
+    console.log(`PostgreSQL ${median(pg).toFixed(2)} s   repl ${median(repl).toFixed(2)} s   ratio ${ratio.toFixed(2)}`)
+    console.log(`runs: PostgreSQL ${pg.map((s) => s.toFixed(2)).join(', ')}; repl ${repl.map((s) => s.toFixed(2)).join(', ')}`)
+  } finally {
+    await c.destroy()
+  }
+}
+
+await main()
