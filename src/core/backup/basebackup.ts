@@ -250,7 +250,7 @@ class BackupRun {
     for (;;) {
       const m = await bb.next()
       if (!m) break
-      await this.handle(m, {fileMode, dirMode, serverCompressed: serverCompression !== undefined, clientCompression, addTrailer: !caps.baseBackupOptionList, recoveryConf, emitTotal: true})
+      await this.handle(m, {fileMode, dirMode, clientCompression, addTrailer: !caps.baseBackupOptionList, recoveryConf})
     }
     await this.finishWriter()
     if (this.deferredBase) {
@@ -271,6 +271,8 @@ class BackupRun {
     }
     for (const c of this.connections) await c.close()
     this.connections.length = 0
+    // Past this point nothing reads from the server, so an interrupt must be looked for.
+    this.checkInterrupted()
 
     if (this.plain && recoveryConf) await writeStandbyConfig(o.target, recoveryConf)
 
@@ -280,6 +282,7 @@ class BackupRun {
       if (this.plain) await syncTree(o.target)
       else await syncFiles(this.outputFiles, [o.target])
       this.emit({type: 'waited', text: 'Data synced to disk'})
+      this.checkInterrupted()
     }
     if (o.manifest && !this.toStdout) {
       this.emit({type: 'message', text: 'renaming backup_manifest.tmp to backup_manifest'})
@@ -407,11 +410,9 @@ class BackupRun {
     ctx: {
       fileMode: number
       dirMode: number
-      serverCompressed: boolean
       clientCompression?: CompressionSpec
       addTrailer: boolean
       recoveryConf?: {primaryConninfo: string; slot?: string}
-      emitTotal: boolean
     },
   ): Promise<void> {
     switch (m.kind) {
@@ -501,6 +502,10 @@ class BackupRun {
     // To stdout, the manifest arrives after the base archive and must go inside it.
     if (injectManifest) return {...writer, end: async () => void (this.deferredBase = writer)}
     return writer
+  }
+
+  private checkInterrupted(): void {
+    if (this.hooks.signal?.aborted) throw new ReplError('INTERRUPTED', 'Base backup interrupted')
   }
 
   private async finishWriter(): Promise<void> {

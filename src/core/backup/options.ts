@@ -123,5 +123,5 @@ export function validateBackupOptions(o: BackupOptions): void {
   if (o.noSlot && o.walMethod !== 'stream') throw bad('--no-slot can only be used with WAL streaming (-X stream)')
   if (!o.manifest && (o.manifestChecksums || o.manifestForceEncode)) throw bad('--no-manifest cannot be used with --manifest-checksums or --manifest-force-encode')
   if (o.incrementalManifest && !o.manifest) throw bad('--incremental cannot be used with --no-manifest')
-  if (o.target !== '-' && !isAbsolute(o.target) && o.target.includes('\0')) throw bad(`Invalid target directory "${o.target}"`)
+  if (o.target.includes('\0')) throw bad('Invalid target directory: it contains a NUL byte')
 }
