@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {connectionFlags, connectionFromFlags} from '../cli/connection-flags.js'
 import {formatBytes, formatRate} from '../cli/format.js'
-import {ProgressReporter, progressMode} from '../cli/progress.js'
+import type {ProgressReporter} from '../cli/progress.js'
 import {ReplError} from '../core/errors.js'
 import {receiveWal, type ReceiveWalEvent, type ReceiveWalResult} from '../core/receive/receivewal.js'
 import {parseWalCompression} from '../core/receive/segment-compression.js'
@@ -67,7 +67,7 @@ export default class ReceiveWal extends BaseCommand {
       return
     }
 
-    const progress = new ProgressReporter(progressMode({json: this.jsonMode}))
+    const progress = await statusOutput(this.jsonMode)
     const render = new StatusRenderer(progress, flags.verbose, this.jsonMode, (v) => this.printJson(v))
     let result: ReceiveWalResult
     try {
@@ -111,7 +111,7 @@ class StatusRenderer {
   private readonly samples: Array<{t: number; bytes: number}> = []
 
   constructor(
-    private readonly progress: ProgressReporter,
+    private readonly progress: StatusOutput,
     private readonly verbose: boolean,
     private readonly json: boolean,
     private readonly printJson: (value: unknown) => void,
@@ -169,6 +169,22 @@ class StatusRenderer {
     const lag = e.serverWalEnd > e.written ? e.serverWalEnd - e.written : 0n
     this.progress.phase(`Receiving WAL: ${formatLsn(e.written)} (timeline ${e.timeline}), ${formatRate(rate)}, ${formatBytes(lag)} behind the server`)
   }
+}
+
+/** What StatusRenderer needs from a ProgressReporter. */
+type StatusOutput = Pick<ProgressReporter, 'mode' | 'line' | 'phase' | 'stop'>
+
+/**
+ * The spinner machinery (ora, cli-progress) is loaded only for a terminal: off a terminal
+ * receivewal prints nothing but -v lines, and an archiver restarted often should start fast.
+ */
+async function statusOutput(json: boolean): Promise<StatusOutput> {
+  if (json) return {mode: 'silent', line: () => {}, phase: () => {}, stop: () => {}}
+  if (process.stderr.isTTY) {
+    const {ProgressReporter, progressMode} = await import('../cli/progress.js')
+    return new ProgressReporter(progressMode({}))
+  }
+  return {mode: 'plain', line: (text) => process.stderr.write(`${text}\n`), phase: () => {}, stop: () => {}}
 }
 
 function formatSeconds(ms: number): string {

@@ -202,7 +202,15 @@ export class WalStreamer {
       })
       this.stream = stream
       this.emit({type: 'streaming', timeline: this.timeline, startLsn: start})
-      const outcome = await this.pump(stream)
+      // The pump copies each payload before asking for the next: the connection may reuse its
+      // read buffers (no garbage per message).
+      conn.lendFrames = true
+      let outcome
+      try {
+        outcome = await this.pump(stream)
+      } finally {
+        conn.lendFrames = false
+      }
       if (outcome !== 'ended') return this.result(outcome)
 
       const end = stream.end

@@ -1,5 +1,6 @@
-import {closeSync, constants as fsc, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync} from 'node:fs'
+import {close, closeSync, constants as fsc, fdatasyncSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, rename, renameSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
+import {promisify} from 'node:util'
 
 import {ReplError, fromSystemError} from '../errors.js'
 import {lsnToSegment, segmentOffset, segmentStartLsn, walFileName, type Lsn} from '../wal/lsn.js'
@@ -17,9 +18,13 @@ import type {WalSink} from './wal-sink.js'
  *   `preallocate`), so pg_receivewal accepts our .partial files and we accept its;
  * - an existing .partial is reopened in place, not truncated: bytes received earlier stay
  *   until the server sends them again (compressed ones must be rewritten from scratch);
- * - flush() fsyncs the open segment and reports how far WAL is durable.
+ * - flush() fsyncs the open segment (and, the first time, the directory, so the file itself
+ *   survives a crash) and reports how far WAL is durable;
+ * - a completed segment is finished (fsync, close, rename, directory fsync) in the background
+ *   while the next one is being written — pg_receivewal waits for that fsync; finishing runs
+ *   strictly in order, so a segment never becomes final before the one preceding it.
  *
- * File I/O is synchronous on purpose, as in pg_receivewal: the loop waits for each write
+ * Writes are synchronous on purpose, as in pg_receivewal: the loop waits for each write
  * anyway, and on a busy machine every hop to libuv's thread pool and back costs a scheduler
  * wake-up — measurably slower than the system calls themselves. Incoming WAL keeps arriving in
  * the socket buffer meanwhile.
@@ -63,7 +68,15 @@ interface OpenSegment {
   encoder?: SegmentEncoder
   /** Compressed files: append position. */
   fileBytes: number
+  /** The directory was fsynced since the file was created. */
+  entryDurable: boolean
 }
+
+const fsyncAsync = promisify(fsync)
+const closeAsync = promisify(close)
+const renameAsync = promisify(rename)
+/** Segments being finished in the background at most; more and write() waits. */
+const MAX_FINISHING = 2
 
 const PARTIAL = '.partial'
 const ZEROS = Buffer.alloc(1024 * 1024)
@@ -73,6 +86,10 @@ export class WalDirectorySink implements WalSink {
   private readonly suffix: string
   private current?: OpenSegment
   private durable: Lsn = 0n
+  /** Completed segments being finished, in order; rejected once one fails. */
+  private finishing: Promise<void> = Promise.resolve()
+  private finishingCount = 0
+  private failure?: unknown
 
   constructor(private readonly options: WalDirectorySinkOptions) {
     this.sync = options.sync ?? true
@@ -80,6 +97,8 @@ export class WalDirectorySink implements WalSink {
   }
 
   async write(timeline: number, start: Lsn, data: Buffer): Promise<void> {
+    this.throwIfFailed()
+    if (this.finishingCount >= MAX_FINISHING) await this.finished()
     const {segmentSize} = this.options
     let position = start
     let offset = 0
@@ -88,7 +107,7 @@ export class WalDirectorySink implements WalSink {
       const inSegment = segmentOffset(position, segmentSize)
       let segment = this.current
       if (!segment || segment.timeline !== timeline || segment.segno !== segno) {
-        if (segment) this.closeSegment(segment)
+        if (segment) await this.closeSegment(segment)
         if (inSegment !== 0) {
           throw new ReplError('PROTOCOL_ERROR', `WAL for segment ${walFileName(timeline, segno, segmentSize)} must start at its beginning, got offset ${inSegment}`)
         }
@@ -109,10 +128,15 @@ export class WalDirectorySink implements WalSink {
   }
 
   async flush(): Promise<Lsn> {
+    await this.finished()
     const segment = this.current
     if (segment && segment.flushed < segment.written) {
       if (segment.encoder) this.append(segment, segment.encoder.flush())
-      if (this.sync) this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => fdatasyncSync(segment.fd))
+      if (this.sync) {
+        this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => fdatasyncSync(segment.fd))
+        if (!segment.entryDurable) this.io(`Cannot fsync directory "${this.options.directory}"`, () => this.syncDirectory())
+      }
+      segment.entryDurable = true
       segment.flushed = segment.written
       this.durable = this.segmentStart(segment) + BigInt(segment.written)
     }
@@ -147,7 +171,8 @@ export class WalDirectorySink implements WalSink {
     // Whatever the reason, what was written stays: complete segments are already final, the
     // last one stays .partial (fsynced) for the next run to continue.
     const segment = this.current
-    if (segment) this.closeSegment(segment)
+    if (segment) await this.closeSegment(segment)
+    await this.finished()
     this.io(`Cannot fsync directory "${this.options.directory}"`, () => this.syncDirectory())
   }
 
@@ -171,14 +196,14 @@ export class WalDirectorySink implements WalSink {
         if (!compressed) {
           const {size} = fstatSync(fd)
           if (size !== segmentSize) {
-            if (this.options.preallocate && size < segmentSize) zeroFill(fd, size, segmentSize)
-            else ftruncateSync(fd, segmentSize)
+            if (this.options.preallocate && size < segmentSize) {
+              zeroFill(fd, size, segmentSize)
+              // Blocks allocated and durable now keep the fdatasync after each write cheap.
+              if (this.sync) fsyncSync(fd)
+            } else {
+              ftruncateSync(fd, segmentSize)
+            }
           }
-        }
-        if (this.sync) {
-          // Make the new file itself durable before WAL in it is reported flushed.
-          fsyncSync(fd)
-          this.syncDirectory()
         }
       } catch (err) {
         closeSync(fd)
@@ -186,45 +211,40 @@ export class WalDirectorySink implements WalSink {
       }
       return fd
     })
-    const segment: OpenSegment = {timeline, segno, name, fd, written: 0, flushed: 0, fileBytes: 0}
+    const segment: OpenSegment = {timeline, segno, name, fd, written: 0, flushed: 0, fileBytes: 0, entryDurable: false}
     if (compressed) segment.encoder = createSegmentEncoder(compression!)
     this.current = segment
     return segment
   }
 
-  /** A full segment: finish, fsync, close, rename into place, fsync the directory. */
+  /** A full segment: fsync, close, rename into place, fsync the directory — queued behind earlier ones. */
   private completeSegment(segment: OpenSegment): void {
     const {directory} = this.options
     const partial = join(directory, this.partialName(segment))
     const final = join(directory, segment.name)
     if (segment.encoder) this.append(segment, segment.encoder.end())
     this.current = undefined
-    this.io(`Cannot finish WAL file "${partial}"`, () => {
+    const startLsn = this.segmentStart(segment)
+    const endLsn = startLsn + BigInt(this.options.segmentSize)
+    const bytes = segment.encoder ? segment.fileBytes : this.options.segmentSize
+    this.enqueue(async () => {
       try {
-        if (this.sync) fsyncSync(segment.fd)
+        if (this.sync) await this.ioAsync(`Cannot fsync WAL file "${partial}"`, () => fsyncAsync(segment.fd))
       } finally {
-        closeSync(segment.fd)
+        await closeAsync(segment.fd).catch(() => {})
       }
-    })
-    this.io(`Cannot rename "${partial}" to "${final}"`, () => {
-      renameSync(partial, final)
-      this.syncDirectory()
-    })
-    const endLsn = this.segmentStart(segment) + BigInt(this.options.segmentSize)
-    this.durable = endLsn
-    this.options.onSegment?.({
-      file: segment.name,
-      timeline: segment.timeline,
-      startLsn: this.segmentStart(segment),
-      endLsn,
-      bytes: segment.encoder ? segment.fileBytes : this.options.segmentSize,
-    })
+      await this.ioAsync(`Cannot rename "${partial}" to "${final}"`, () => renameAsync(partial, final))
+      if (this.sync) await this.ioAsync(`Cannot fsync directory "${directory}"`, async () => this.syncDirectory())
+      this.durable = endLsn
+      this.options.onSegment?.({file: segment.name, timeline: segment.timeline, startLsn, endLsn, bytes})
+    }, () => closeAsync(segment.fd).catch(() => {}))
   }
 
   /** An incomplete segment stays .partial; compressed ones get their trailer so they stay readable. */
-  private closeSegment(segment: OpenSegment): void {
+  private async closeSegment(segment: OpenSegment): Promise<void> {
     this.current = undefined
     try {
+      await this.finished()
       if (segment.encoder) this.append(segment, segment.encoder.end())
       this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => {
         if (this.sync) fsyncSync(segment.fd)
@@ -237,6 +257,29 @@ export class WalDirectorySink implements WalSink {
         // Closing after a failed write: the error that matters was already raised.
       }
     }
+  }
+
+  /** Run `job` after the finishing queued before it; `skipped` instead when one of those failed. */
+  private enqueue(job: () => Promise<void>, skipped: () => Promise<void>): void {
+    this.finishingCount++
+    this.finishing = this.finishing
+      .then(job, async (err) => {
+        await skipped()
+        throw err
+      })
+      .finally(() => this.finishingCount--)
+    // Remember a failure at once; it is raised by the next write(), flush() or close().
+    this.finishing.catch((err) => (this.failure ??= err))
+  }
+
+  /** Wait until every completed segment is final; raise the first failure. */
+  private async finished(): Promise<void> {
+    await this.finishing
+    this.throwIfFailed()
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure
   }
 
   private append(segment: OpenSegment, pieces: Buffer[]): void {
@@ -260,6 +303,14 @@ export class WalDirectorySink implements WalSink {
   private io<T>(action: string, fn: () => T): T {
     try {
       return fn()
+    } catch (err) {
+      throw fromSystemError(err, action)
+    }
+  }
+
+  private async ioAsync<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
     } catch (err) {
       throw fromSystemError(err, action)
     }
