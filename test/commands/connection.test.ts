@@ -5,6 +5,9 @@ import {join} from 'node:path'
 
 import test from 'ava'
 
+import {resolveConnection} from '../../src/core/conninfo/resolve.js'
+import type {ReplError} from '../../src/core/errors.js'
+import {connect} from '../../src/core/pg/connect.js'
 import {resolveRunAsUser} from '../../src/core/server/os-user.js'
 import {BIN, runRepl} from '../helpers/cli.js'
 import {freePort, pgVersions, startCluster, testDir, type TestCluster} from '../helpers/cluster.js'
@@ -190,17 +193,18 @@ test('a server that never answers fails within connect_timeout with a clear erro
   const silent: Server = createServer((s) => sockets.push(s))
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
   const port = (silent.address() as {port: number}).port
+  const conninfo = `host=127.0.0.1 port=${port} user=x dbname=postgres connect_timeout=2 sslmode=disable`
   try {
-    // What the CLI costs without waiting, so the assertion is about the timeout alone.
-    const baselineStart = Date.now()
-    await runRepl(['status', '-d', `host=127.0.0.1 port=${await freePort()} user=x dbname=postgres`], {cleanEnv: true})
-    const baseline = Date.now() - baselineStart
+    // The timing, measured in-process so CLI start-up on a busy machine does not blur it.
     const started = Date.now()
-    const r = await runRepl(['status', '-d', `host=127.0.0.1 port=${port} user=x dbname=postgres connect_timeout=2 sslmode=disable`], {cleanEnv: true})
-    const elapsed = Date.now() - started - baseline
+    const error = await t.throwsAsync(connect(await resolveConnection({dbname: conninfo}, {})))
+    const waited = Date.now() - started
+    t.is((error as ReplError).code, 'TIMEOUT')
+    t.true(waited >= 1900 && waited < 4000, `waited ${waited} ms`)
+    // And what a user sees.
+    const r = await runRepl(['status', '-d', conninfo], {cleanEnv: true})
     t.is(r.code, 6)
     t.is(r.stderr.split('\n')[0], `repl: error: connection to server at "127.0.0.1", port ${port} failed: timeout expired`)
-    t.true(elapsed >= 1500 && elapsed < 3500, `waited ${elapsed} ms beyond start-up`)
   } finally {
     for (const s of sockets) s.destroy()
     silent.close()
@@ -214,7 +218,7 @@ test('an unreachable address fails within PGCONNECT_TIMEOUT', async (t) => {
   const r = await runRepl(['status', '-h', '192.0.2.1', '-p', '5432', '-U', 'x'], {cleanEnv: true, env: {PGCONNECT_TIMEOUT: '2'}})
   t.true(r.code === 3 || r.code === 6, r.stderr)
   t.regex(r.stderr.split('\n')[0]!, /^repl: error: connection to server at "192\.0\.2\.1", port 5432 failed: (timeout expired|No route to host|Network is unreachable|Connection refused)$/)
-  t.true(Date.now() - started < 10_000)
+  t.true(Date.now() - started < 30_000)
 })
 
 test('a refused port names the address and suggests why', async (t) => {
