@@ -3,14 +3,13 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {ReplError} from '../core/errors.js'
 import {parseLsn} from '../core/wal/lsn.js'
+import {dumpWal, type DumpOutput} from '../core/wal/dump.js'
 import {OutputBuffer} from '../core/wal/output-buffer.js'
-import {WalReader} from '../core/wal/record-reader.js'
-import {forkNumberByName, isEmptyFilter, matchesFilter, type RecordFilter} from '../core/wal/record-filter.js'
+import {forkNumberByName, type RecordFilter} from '../core/wal/record-filter.js'
 import {lsnText} from '../core/wal/record.js'
 import {BUILTIN_RMGRS, rmgrIdByName} from '../core/wal/rmgr/index.js'
 import {resolveDumpRange} from '../core/wal/segment-source.js'
 import {formatStats, statsReport, WalStats} from '../core/wal/stats.js'
-import {recordToJson, writeRecord} from '../core/wal/waldump-format.js'
 
 export default class Waldump extends BaseCommand {
   static override summary = 'Decode and display WAL segment files, like pg_waldump.'
@@ -66,67 +65,35 @@ Give STARTSEG (and optionally ENDSEG) file names, or --start with --path. A reco
     })
     const stats = flags.stats || flags['stats-per-record']
     const perRecord = flags['stats-per-record']
-    const reader = new WalReader(range.directory, {start: range.start, end: range.end, follow: flags.follow, signal: this.signal})
+    const output: DumpOutput = flags.quiet ? 'none' : stats ? 'stats' : this.jsonMode ? 'json' : 'text'
     const out = new OutputBuffer(process.stdout)
-    const filtering = !isEmptyFilter(filter)
-    const limit = flags.limit ?? 0
-    const json = this.jsonMode
-    const print = !flags.quiet && !stats
-    const bkp = flags['bkp-details']
-    let counter: WalStats | undefined
-    let shown = 0
-    let first = true
-    try {
-      for (;;) {
-        const status = reader.read()
-        if (status === 'need-data') {
-          out.flush()
-          await out.drain()
-          await reader.fill()
-          continue
-        }
-        if (status === 'end') break
-        const rec = reader.record
-        if (first && print && !json) noteSkippedStart(out, reader, range.start, range.directory.segmentSize)
-        first = false
-        if (filtering && !matchesFilter(rec, filter)) continue
-        if (stats) {
-          if (!flags.quiet) (counter ??= new WalStats(rec.version, reader.firstRecordLsn)).add(rec)
-        } else if (print) {
-          if (json) out.text(JSON.stringify(recordToJson(rec))).char(0x0a)
-          else writeRecord(out, rec, bkp)
-          if (out.congested) await out.drain()
-        }
-        shown++
-        if (limit > 0 && shown >= limit) break
-      }
-    } finally {
-      await reader.close()
-    }
-    if (stats && !flags.quiet) {
-      if (json) {
-        out.flush()
-        const version = counter?.version ?? reader.version
-        this.printJson(version ? statsReport(counter ?? new WalStats(version), perRecord) : {rows: [], total: null})
-      } else if (counter || reader.version) {
-        out.text(formatStats(counter ?? new WalStats(reader.version!), perRecord))
+    const result = await dumpWal(
+      {
+        source: range.directory,
+        start: range.start,
+        end: range.end,
+        follow: flags.follow,
+        limit: flags.limit,
+        filter,
+        format: {output, perRecordStats: perRecord, bkpDetails: flags['bkp-details']},
+        signal: this.signal,
+      },
+      out,
+    )
+    if (output === 'stats') {
+      const version = result.stats?.version ?? result.version
+      if (this.jsonMode) {
+        await out.end()
+        this.printJson(version ? statsReport(result.stats ?? new WalStats(version), perRecord) : {rows: [], total: null})
+      } else if (version) {
+        out.text(formatStats(result.stats ?? new WalStats(version), perRecord))
       }
     }
     await out.end()
-    if (reader.failure && !reader.interrupted) {
-      throw new ReplError('INVALID_DATA', `error in WAL record at ${lsnText(reader.failure.lsn)}: ${reader.failure.message}`)
+    if (result.failure && !result.interrupted) {
+      throw new ReplError('INVALID_DATA', `error in WAL record at ${lsnText(result.failure.lsn)}: ${result.failure.message}`)
     }
   }
-
-}
-
-/** pg_waldump says so when -s pointed into the middle of a record. */
-function noteSkippedStart(out: OutputBuffer, reader: WalReader, start: bigint, segmentSize: number): void {
-  const first = reader.firstRecordLsn
-  const from = Number(start)
-  if (first === undefined || first === from || from % segmentSize === 0) return
-  const n = first - from
-  out.ascii(`first record is after ${lsnText(from)}, at ${lsnText(first)}, skipping over ${n} byte${n === 1 ? '' : 's'}\n`)
 }
 
 /** oclif flags take no optional values: map --stats=record / --stats=rmgr / -zrecord onto flags. */

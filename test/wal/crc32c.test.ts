@@ -35,3 +35,20 @@ test('crc32cUpdate continues across pieces like one pass over the whole', (t) =>
   const big = Buffer.alloc(100_000, 7)
   t.is(crc32cFinish(crc32cUpdate(crc32cUpdate(CRC32C_INIT, big, 0, 50_000), big, 50_000, 100_000)), crc32c(big))
 })
+
+test('CrcArena.checkRecord accepts a WAL record with its CRC and rejects any changed byte', (t) => {
+  const arena = CrcArena.create(1 << 16)!
+  const rec = arena.alloc(200)
+  for (let i = 0; i < rec.length; i++) rec[i] = (i * 37) & 0xff
+  const total = 180
+  new DataView(rec.buffer, rec.byteOffset).setUint32(0, total, true)
+  const crc = crc32cFinish(crc32cUpdate(crc32cUpdate(CRC32C_INIT, rec, 24, total), rec, 0, 20))
+  new DataView(rec.buffer, rec.byteOffset).setUint32(20, crc, true)
+  t.true(arena.checkRecord(rec, 0, total))
+  for (const at of [0, 19, 24, 100, total - 1]) {
+    rec[at] = rec[at]! ^ 1
+    t.false(arena.checkRecord(rec, 0, total), `byte ${at} changed`)
+    rec[at] = rec[at]! ^ 1
+  }
+  t.true(arena.checkRecord(rec, 0, total), 'bytes after the record do not count')
+})

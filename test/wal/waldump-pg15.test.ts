@@ -6,7 +6,7 @@
  * with and without lz4 compression.
  */
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
-import {copyFileSync, mkdirSync, readdirSync, renameSync} from 'node:fs'
+import {copyFileSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import test from 'ava'
@@ -260,3 +260,40 @@ test('waldump --follow waits for new WAL on a live server and stops cleanly on S
   t.is(await exited, 0, err)
   t.is(out.trim().split('\n').length, 3)
 })
+
+test('reading segments in parallel gives the same output and errors as one sequential read, also on damaged WAL', async (t) => {
+  const f = await setup()
+  const names = readdirSync(f.walDir).sort()
+  t.true(names.length >= 3, `${names.length} segments`)
+  const run = async (dir: string, workers: string, extra: string[]): Promise<string> => {
+    const r = await runRepl(['waldump', '-p', dir, '-s', f.start, ...extra], {env: {...TZ, REPL_WAL_WORKERS: workers}, timeoutMs: 300_000})
+    return `exit ${r.code}\n${r.stderr}\n${r.stdout}`
+  }
+  const damage: Array<[string, (dir: string) => void]> = [
+    ['intact', () => {}],
+    ['a flipped bit in a record in the middle', (dir) => flip(join(dir, names[1]!), 5_000_123)],
+    ['a bad page header at the start of a segment', (dir) => flip(join(dir, names[2]!), 1)],
+    ['a segment cut short', (dir) => truncate(join(dir, names[1]!), 7_000_000)],
+    ['a missing segment', (dir) => rmSync(join(dir, names[2]!))],
+  ]
+  for (const [what, harm] of damage) {
+    const dir = await testDir('wal15-damaged')
+    for (const name of names) copyFileSync(join(f.walDir, name), join(dir, name))
+    harm(dir)
+    for (const extra of [['--stats=record'], ['--bkp-details']]) {
+      const sequential = await run(dir, '0', extra)
+      const parallel = await run(dir, '2', extra)
+      t.is(parallel, sequential, `${what} ${extra.join(' ')}`)
+    }
+  }
+})
+
+function flip(path: string, offset: number): void {
+  const b = readFileSync(path)
+  b[offset] = b[offset]! ^ 0x10
+  writeFileSync(path, b)
+}
+
+function truncate(path: string, length: number): void {
+  writeFileSync(path, readFileSync(path).subarray(0, length))
+}

@@ -191,19 +191,32 @@ function wasmModuleBytes(pages: number): Uint8Array {
     ...get(2), ...END,
   ]
   const func = [...uleb(1), ...uleb(4), 0x7f, ...body]
+  // check(rec, total) -> 1 when the WAL record at `rec` carries the right CRC: the payload
+  // [rec+24, rec+total), then the header up to xl_crc [rec, rec+20), against xl_crc at rec+20.
+  const CALL = (f: number): number[] => [0x10, f]
+  const EQ = [0x46]
+  const check = [
+    ...uleb(0),
+    ...get(0), ...i32(24), ...ADD, ...get(0), ...get(1), ...ADD, ...i32(-1), ...CALL(0),
+    ...set(1),
+    ...get(0), ...get(0), ...i32(20), ...ADD, ...get(1), ...CALL(0),
+    ...i32(-1), ...XOR, ...get(0), ...load(20), ...EQ,
+    ...END,
+  ]
   const I32 = 0x7f
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32]]), ...vec([[I32]])]])),
+    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32]]), ...vec([[I32]])], [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])]])),
     // imported shared memory: flags 0x03 = has maximum, shared
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x03, ...uleb(pages), ...uleb(pages)]])),
-    ...section(3, vec([uleb(0)])),
-    ...section(7, vec([[...str('crc'), 0x00, 0]])),
-    ...section(10, vec([[...uleb(func.length), ...func]])),
+    ...section(3, vec([uleb(0), uleb(1)])),
+    ...section(7, vec([[...str('crc'), 0x00, 0], [...str('check'), 0x00, 1]])),
+    ...section(10, vec([[...uleb(func.length), ...func], [...uleb(check.length), ...check]])),
   ])
 }
 
 type WasmCrc = (ptr: number, end: number, state: number) => number
+type WasmCheck = (rec: number, total: number) => number
 
 // The compiler's lib setting (ES2023, no DOM) has no WebAssembly types; declare what we use.
 declare global {
@@ -229,11 +242,13 @@ export class CrcArena {
   readonly pages: number
   private next = ARENA_START
   private readonly fn: WasmCrc
+  private readonly checkFn: WasmCheck
 
-  private constructor(memory: WebAssembly.Memory, pages: number, fn: WasmCrc) {
+  private constructor(memory: WebAssembly.Memory, pages: number, exports: {crc: WasmCrc; check: WasmCheck}) {
     this.memory = memory
     this.pages = pages
-    this.fn = fn
+    this.fn = exports.crc
+    this.checkFn = exports.check
   }
 
   /** An arena with room for `bytes` of buffers, or undefined where WebAssembly is unavailable. */
@@ -271,17 +286,25 @@ export class CrcArena {
     const base = data.byteOffset
     return this.fn(base + start, base + end, state)
   }
+
+  /**
+   * Does the WAL record at `data[off]` (`total` bytes) carry the right CRC? The whole check
+   * in one call into WebAssembly: record checks are the reader's hottest path.
+   */
+  checkRecord(data: Uint8Array, off: number, total: number): boolean {
+    return this.checkFn(data.byteOffset + off, total) === 1
+  }
 }
 
 // Compiled once per memory size (the size is part of the module's memory import).
 const modules = new Map<number, WebAssembly.Module>()
 
-function instantiate(memory: WebAssembly.Memory, pages: number): WasmCrc {
+function instantiate(memory: WebAssembly.Memory, pages: number): {crc: WasmCrc; check: WasmCheck} {
   let module = modules.get(pages)
   if (!module) {
     module = new WebAssembly.Module(wasmModuleBytes(pages))
     modules.set(pages, module)
   }
   const instance = new WebAssembly.Instance(module, {env: {memory}})
-  return instance.exports.crc as WasmCrc
+  return {crc: instance.exports.crc as WasmCrc, check: instance.exports.check as WasmCheck}
 }

@@ -19,6 +19,17 @@ export class OutputBuffer {
     this.buf = Buffer.allocUnsafe(capacity)
   }
 
+  /** A buffer whose flushed chunks are appended to `chunks` (to hand them to another thread). */
+  static collecting(chunks: Buffer[], capacity = 1 << 18): OutputBuffer {
+    return new OutputBuffer({write: (c: Buffer) => chunks.push(c) > 0} as unknown as NodeJS.WritableStream, capacity)
+  }
+
+  /** Write bytes formatted elsewhere straight to the stream (after what is buffered). */
+  passThrough(chunk: Uint8Array): void {
+    this.flush()
+    if (!this.out.write(chunk)) this.waiting = true
+  }
+
   /** True when the stream asked to wait; call drain() before writing much more. */
   get congested(): boolean {
     return this.waiting
@@ -153,6 +164,7 @@ export class OutputBuffer {
 // The caller has made room (ensure) for what it writes.
 
 const HEX = Buffer.from('0123456789ABCDEF', 'latin1')
+const HEX_PAIRS = Buffer.from(Array.from({length: 256}, (_, i) => i.toString(16).toUpperCase().padStart(2, '0')).join(''), 'latin1')
 /** "00".."99": two digits per division. */
 const DIGIT_PAIRS = Buffer.from(Array.from({length: 100}, (_, i) => String(i).padStart(2, '0')).join(''), 'latin1')
 
@@ -192,9 +204,44 @@ export function putDec(buf: Uint8Array, p: number, n: number): number {
   return p + d
 }
 
+/** The digits of `n` (below 2^32) ending just before `end`, over what is there (spaces). */
+export function putDecRight(buf: Uint8Array, end: number, n: number): void {
+  let v = n >>> 0
+  while (v >= 100) {
+    const h = (v / 100) >>> 0
+    const r = (v - h * 100) * 2
+    buf[--end] = DIGIT_PAIRS[r + 1]!
+    buf[--end] = DIGIT_PAIRS[r]!
+    v = h
+  }
+  if (v >= 10) {
+    buf[--end] = DIGIT_PAIRS[v * 2 + 1]!
+    buf[--end] = DIGIT_PAIRS[v * 2]!
+  } else {
+    buf[--end] = 0x30 + v
+  }
+}
+
 export function putDecPad(buf: Uint8Array, p: number, n: number, width: number): number {
   for (let i = decimalDigits(n); i < width; i++) buf[p++] = 0x20
   return putDec(buf, p, n)
+}
+
+/** Eight hex digits (an LSN's low half), two digits per table lookup. */
+export function putHex8(buf: Uint8Array, p: number, n: number): number {
+  let i = ((n >>> 24) & 0xff) * 2
+  buf[p] = HEX_PAIRS[i]!
+  buf[p + 1] = HEX_PAIRS[i + 1]!
+  i = ((n >>> 16) & 0xff) * 2
+  buf[p + 2] = HEX_PAIRS[i]!
+  buf[p + 3] = HEX_PAIRS[i + 1]!
+  i = ((n >>> 8) & 0xff) * 2
+  buf[p + 4] = HEX_PAIRS[i]!
+  buf[p + 5] = HEX_PAIRS[i + 1]!
+  i = (n & 0xff) * 2
+  buf[p + 6] = HEX_PAIRS[i]!
+  buf[p + 7] = HEX_PAIRS[i + 1]!
+  return p + 8
 }
 
 export function putHex(buf: Uint8Array, p: number, n: number, width: number): number {
@@ -206,9 +253,11 @@ export function putHex(buf: Uint8Array, p: number, n: number, width: number): nu
 }
 
 export function putLsn08(buf: Uint8Array, p: number, lsn: number): number {
-  p = putHex(buf, p, Math.floor(lsn / 4294967296), 1)
+  const hi = Math.floor(lsn / 4294967296)
+  if (hi === 0) buf[p++] = 0x30
+  else p = putHex(buf, p, hi, 1)
   buf[p++] = 0x2f
-  return putHex(buf, p, lsn >>> 0, 8)
+  return putHex8(buf, p, lsn >>> 0)
 }
 
 export function putBytes(buf: Uint8Array, p: number, b: Uint8Array): number {

@@ -45,6 +45,16 @@ export interface WalReaderOptions {
   chunkSize?: number
   /** Chunks read ahead while records are decoded. */
   prefetch?: number
+  /** Where read buffers come from (chunkSize must match); a private pool otherwise. */
+  pool?: ChunkPool
+  /** Read no record that starts at or after this position (records starting before it are
+   * read whole even if they run past it). */
+  stopAt?: number
+  /**
+   * `start` is exactly where a record starts, and the record before it started here: check
+   * the first record's prev-link exactly, as if reading had never stopped (a continuation).
+   */
+  previousRecord?: number
 }
 
 /** Why a listing stopped early: the last good record and pg_waldump's reason. */
@@ -67,6 +77,40 @@ function align8(n: number): number {
   return n + ((8 - (n % 8)) % 8)
 }
 
+/**
+ * Read buffers of one size, reused across readers (a worker reads many segments in turn).
+ * They live in a CRC arena when WebAssembly is available, for the faster checksum engine.
+ */
+export class ChunkPool {
+  readonly arena: CrcArena | undefined
+  private readonly free: Uint8Array[] = []
+
+  constructor(
+    readonly chunkSize: number,
+    capacity: number,
+  ) {
+    this.arena = CrcArena.create(chunkSize * capacity)
+  }
+
+  take(): Uint8Array {
+    const b = this.free.pop()
+    if (b) return b
+    try {
+      if (this.arena) return this.arena.alloc(this.chunkSize)
+    } catch {
+      // arena full: ordinary memory then
+    }
+    return new Uint8Array(new ArrayBuffer(this.chunkSize))
+  }
+
+  give(b: Uint8Array): void {
+    if (b.length === this.chunkSize) this.free.push(b)
+  }
+}
+
+/** How much is read at once past `stopAt`, where only a spanning record's tail is wanted. */
+const TAIL_READ = 64 * 1024
+
 /** A chunk being read ahead. */
 interface Prefetch {
   segno: number
@@ -87,13 +131,15 @@ export class WalReader {
   /** WAL format, known after the first page has been read. */
   version: WalVersion | undefined
 
-  private readonly segmentSize: number
   private readonly chunkSize: number
   private readonly startLsn: number
   private readonly endLimit: number
   private readonly follow: boolean
   private readonly followIntervalMs: number
   private readonly signal: AbortSignal | undefined
+  private readonly stopAt: number
+  /** Continuing another reader's work (previousRecord given): no locating, exact checks. */
+  private readonly continuing: boolean
 
   // The window: a chunk of one segment, [winStart, winEnd) in LSN terms. winLimit is the
   // usable length (bytes loaded, and not past the end position) for the fast path.
@@ -101,11 +147,10 @@ export class WalReader {
   private winStart = 0
   private winEnd = 0
   private winLimit = 0
-  private readonly spares: Uint8Array[] = []
+  private readonly pool: ChunkPool
   private readonly prefetches: Prefetch[] = []
   private readonly prefetchDepth: number
   /** Read buffers live here when WebAssembly is available (faster CRC checks). */
-  private readonly arena: CrcArena | undefined
   /** The arena when the current window lives in it. */
   private winArena: CrcArena | undefined
   private readonly files = new Map<number, Promise<SegmentFile | undefined>>()
@@ -142,23 +187,55 @@ export class WalReader {
   private asmLastRemaining = 0
 
   constructor(private readonly dir: SegmentSource, options: WalReaderOptions) {
-    this.segmentSize = dir.segmentSize
     this.chunkSize = Math.min(options.chunkSize ?? DEFAULT_CHUNK, this.segmentSize)
     this.startLsn = toNumber(options.start, 'start')
     this.endLimit = options.end === undefined || options.end === 0 || options.end === 0n ? Number.POSITIVE_INFINITY : toNumber(options.end, 'end')
     this.follow = options.follow ?? false
     this.followIntervalMs = options.followIntervalMs ?? 1000
     this.signal = options.signal
+    this.stopAt = options.stopAt ?? Number.POSITIVE_INFINITY
+    this.continuing = options.previousRecord !== undefined
     this.prefetchDepth = this.follow ? 0 : (options.prefetch ?? 3)
-    this.arena = CrcArena.create(this.chunkSize * (this.prefetchDepth + 2))
+    this.pool = options.pool ?? new ChunkPool(this.chunkSize, this.prefetchDepth + 2)
+    if (this.pool.chunkSize !== this.chunkSize) throw new Error('ChunkPool chunk size differs from the reader\'s')
     this.locatePage = this.startLsn - (this.startLsn % XLOG_BLCKSZ)
     this.lastGoodLsn = this.startLsn
+    if (options.previousRecord !== undefined) {
+      this.phase = 'records'
+      this.pos = this.startLsn
+      this.setPrev(options.previousRecord)
+      this.randomAccess = false
+    }
+  }
+
+  /** Timeline of the first page read, and of the latest (for checks across readers). */
+  firstPageTli: number | undefined
+
+  get lastPageTli(): number {
+    return this.latestPageTli
+  }
+
+  /** Start of the last record returned, if any. */
+  get lastRecordLsn(): number | undefined {
+    return this.firstRecordLsn === undefined ? undefined : this.lastGoodLsn
   }
 
   /** Where the next record would start (the end of the last one read). */
   get nextLsn(): number {
     return this.pos
   }
+
+  /** The position reading was asked to start at. */
+  get startPosition(): number {
+    return this.startLsn
+  }
+
+  get segmentSize(): number {
+    return this.dir.segmentSize
+  }
+
+  /** Reading stopped at the end position (-e), not on an error or the end of data. */
+  endReached = false
 
   async *records(): AsyncGenerator<WalRecord> {
     try {
@@ -183,6 +260,10 @@ export class WalReader {
         const s = this.locate()
         if (s !== undefined) return s
         continue
+      }
+      if (!this.asmActive && this.pos >= this.stopAt) {
+        this.done = true
+        return 'end'
       }
       if (this.asmActive) {
         const s = this.continueAssembly()
@@ -221,18 +302,24 @@ export class WalReader {
     if (head && head.segno === segno && head.chunkOffset === chunkOffset) {
       this.prefetches.shift()
       buffer = head.buffer
-      got = await head.promise
-    } else {
+      got = await head.promise.catch(() => -1)
+    }
+    // No read-ahead of this chunk, or it failed: read now (and report what went wrong).
+    if (buffer === undefined || got < 0) {
+      if (buffer) this.pool.give(buffer)
       await this.dropPrefetches()
       const file = await this.segment(segno)
       if (!file) return
-      buffer = this.takeSpare()
-      got = await file.read(buffer, 0, chunkOffset, this.chunkSize)
+      buffer = this.pool.take()
+      // Past stopAt only the tail of a record spanning into it is wanted: read just that.
+      const segStart = segno * this.segmentSize
+      const length = segStart + chunkOffset >= this.stopAt ? Math.min(this.chunkSize, Math.ceil((pos + this.needLen - segStart - chunkOffset) / TAIL_READ) * TAIL_READ) : this.chunkSize
+      got = await file.read(buffer, 0, chunkOffset, length)
     }
-    if (this.win.length > 0) this.spares.push(this.win)
+    if (this.win.length > 0) this.pool.give(this.win)
     await this.closeFilesBefore(segno)
     this.win = buffer
-    this.winArena = this.arena?.owns(buffer) ? this.arena : undefined
+    this.winArena = this.pool.arena?.owns(buffer) ? this.pool.arena : undefined
     this.winStart = segno * this.segmentSize + chunkOffset
     this.winEnd = this.winStart + got
     this.winLimit = Math.min(got, this.endLimit - this.winStart)
@@ -248,6 +335,11 @@ export class WalReader {
 
   async close(): Promise<void> {
     await this.dropPrefetches()
+    if (this.win.length > 0) this.pool.give(this.win)
+    this.win = new Uint8Array(0)
+    this.winStart = 0
+    this.winEnd = 0
+    this.winLimit = 0
     const files = [...this.files.values()]
     this.files.clear()
     await Promise.all(files.map(async (f) => (await f.catch(() => undefined))?.close().catch(() => undefined)))
@@ -294,7 +386,7 @@ export class WalReader {
    * error messages.
    */
   private fastRecord(): boolean {
-    if (this.asmActive || this.randomAccess || this.retryPending || this.done) return false
+    if (this.asmActive || this.randomAccess || this.retryPending || this.done || this.pos >= this.stopAt) return false
     const rel = this.pos - this.winStart
     const pageOff = rel & (XLOG_BLCKSZ - 1)
     if (rel < 0 || pageOff === 0 || rel + SIZE_OF_XLOG_RECORD > this.winLimit) return false
@@ -516,6 +608,7 @@ export class WalReader {
     this.latestPagePtr = page
     this.latestPageTli = tli
     this.pageTli = tli
+    this.firstPageTli ??= tli
     return undefined
   }
 
@@ -530,6 +623,7 @@ export class WalReader {
     if (pos + n > this.endLimit) {
       // Like pg_waldump -e: a record not wholly before the end position is not shown.
       this.done = true
+      this.endReached = true
       return 'end'
     }
     this.needPos = pos
@@ -539,7 +633,7 @@ export class WalReader {
 
   private fail(message: string): ReadStatus {
     this.asmActive = false
-    if (this.phase === 'locate' || this.firstRecordLsn === undefined) {
+    if (!this.continuing && (this.phase === 'locate' || this.firstRecordLsn === undefined)) {
       if (this.follow && this.phase === 'records') return this.retryLater()
       this.failure = {lsn: this.startLsn, message: `could not find a valid record after ${lsnText(this.startLsn)}: ${message}`}
       this.done = true
@@ -575,28 +669,12 @@ export class WalReader {
   /** Forget loaded data so it is read again from disk (files may have grown or been renamed). */
   private async invalidate(): Promise<void> {
     await this.close()
-    if (this.win.length > 0) this.spares.push(this.win)
-    this.win = new Uint8Array(0)
-    this.winStart = 0
-    this.winEnd = 0
-    this.winLimit = 0
     this.checkedPage = -1
     this.asmActive = false
     // Reload from the page the next record starts on; it is validated again.
     const from = this.phase === 'locate' ? this.locatePage : this.pos
     this.needPos = from - (from % XLOG_BLCKSZ)
     this.needLen = SIZE_OF_SHORT_PAGE_HEADER
-  }
-
-  private takeSpare(): Uint8Array {
-    const spare = this.spares.pop()
-    if (spare) return spare
-    try {
-      if (this.arena) return this.arena.alloc(this.chunkSize)
-    } catch {
-      // arena full: fall back to ordinary memory
-    }
-    return new Uint8Array(new ArrayBuffer(this.chunkSize))
   }
 
   /** Keep `prefetchDepth` chunks after the one at (segno, chunkOffset) being read. */
@@ -610,11 +688,12 @@ export class WalReader {
         nextSeg += 1
         nextOff = 0
       }
-      if (nextSeg * this.segmentSize + nextOff >= this.endLimit) return
-      const buffer = this.takeSpare()
+      const at = nextSeg * this.segmentSize + nextOff
+      if (at >= this.endLimit || at >= this.stopAt) return
+      const buffer = this.pool.take()
       const chunk = nextOff
-      const promise = this.segment(nextSeg, true).then((file) => (file ? file.read(buffer, 0, chunk, this.chunkSize) : 0))
-      promise.catch(() => 0) // a failed read-ahead is retried, and reported, by the real read
+      const promise = this.segment(nextSeg, true).then((file) => (file ? file.read(buffer, 0, chunk, this.chunkSize) : -1))
+      promise.catch(() => -1) // a failed read-ahead is retried, and reported, by the real read
       this.prefetches.push({segno: nextSeg, chunkOffset: nextOff, promise, buffer})
     }
   }
@@ -622,8 +701,8 @@ export class WalReader {
   private async dropPrefetches(): Promise<void> {
     const pending = this.prefetches.splice(0)
     for (const pf of pending) {
-      await pf.promise.catch(() => 0) // its buffer is ours again only once the read settles
-      this.spares.push(pf.buffer)
+      await pf.promise.catch(() => 0) // its buffer is free again only once the read settles
+      this.pool.give(pf.buffer)
     }
   }
 
@@ -676,14 +755,8 @@ export class WalReader {
 /** The record CRC covers the payload first, then the header up to xl_crc. `arena` is given
  * when `b` lives in it. */
 function crcMatches(arena: CrcArena | undefined, b: Uint8Array, o: number, total: number): boolean {
-  let crc: number
-  if (arena !== undefined) {
-    crc = arena.update(CRC32C_INIT, b, o + SIZE_OF_XLOG_RECORD, o + total)
-    crc = arena.update(crc, b, o, o + XLOG_RECORD_CRC_OFFSET)
-  } else {
-    crc = crc32cUpdate(CRC32C_INIT, b, o + SIZE_OF_XLOG_RECORD, o + total)
-    crc = crc32cUpdate(crc, b, o, o + XLOG_RECORD_CRC_OFFSET)
-  }
+  if (arena !== undefined) return arena.checkRecord(b, o, total)
+  const crc = crc32cUpdate(crc32cUpdate(CRC32C_INIT, b, o + SIZE_OF_XLOG_RECORD, o + total), b, o, o + XLOG_RECORD_CRC_OFFSET)
   return crc32cFinish(crc) === u32(b, o + XLOG_RECORD_CRC_OFFSET)
 }
 

@@ -24,6 +24,26 @@ export class WalStats {
     this.startLsn = startLsn
   }
 
+  data(): WalStatsData {
+    return {count: this.count, endLsn: this.endLsn, arrays: this.arrays()}
+  }
+
+  /** Add counts gathered over a later stretch of WAL. */
+  merge(d: WalStatsData): void {
+    if (d.count === 0) return
+    this.count += d.count
+    this.endLsn = d.endLsn
+    const mine = this.arrays()
+    mine.forEach((a, i) => {
+      const b = d.arrays[i]!
+      for (let k = 0; k < a.length; k++) a[k]! += b[k]!
+    })
+  }
+
+  private arrays(): Float64Array[] {
+    return [this.rmgrCount, this.rmgrRecordBytes, this.rmgrFpiBytes, this.typeCount, this.typeRecordBytes, this.typeFpiBytes]
+  }
+
   add(rec: WalRecord): void {
     this.count++
     this.endLsn = rec.endLsn
@@ -41,6 +61,14 @@ export class WalStats {
     this.typeRecordBytes[t]! += len
     this.typeFpiBytes[t]! += fpi
   }
+}
+
+/** WalStats as plain data (to pass between threads). */
+export interface WalStatsData {
+  count: number
+  endLsn: number
+  /** rmgr count, record bytes, FPI bytes; then the same per record type. */
+  arrays: Float64Array[]
 }
 
 export interface StatsRow {

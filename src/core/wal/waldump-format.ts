@@ -1,4 +1,4 @@
-import {OutputBuffer, putAsciiPad, putBytes, putDec, putDecPad, putLsn08} from './output-buffer.js'
+import {OutputBuffer, putBytes, putDec, putDecPad, putDecRight, putHex8, putLsn08} from './output-buffer.js'
 import {BLCKSZ, fpiCompression, lsnText08, type BlockRef, type WalRecord} from './record.js'
 import {describeRecord, recordTypeName, rmgrById} from './rmgr/index.js'
 
@@ -11,41 +11,91 @@ import {describeRecord, recordTypeName, rmgrById} from './rmgr/index.js'
  */
 
 const ascii = (s: string): Buffer => Buffer.from(s, 'latin1')
-const RMGR_PREFIX = ascii('rmgr: ')
-const LEN_PREFIX = ascii(' len (rec/tot): ')
 const TX_PREFIX = ascii(', tx: ')
 const LSN_PREFIX = ascii(', lsn: ')
 const PREV_PREFIX = ascii(', prev ')
 const DESC_PREFIX = ascii(', desc: ')
 
+// The constant pieces of a line, encoded once: the whole fixed-width start of a line per rmgr
+// ("rmgr: Heap        len (rec/tot):       /      , tx:           , lsn: 0/00000000, prev
+// 0/00000000, desc: "), and "INSERT " per version, rmgr and info byte.
+const HEADER_TEMPLATE = 'len (rec/tot):       /      , tx:           , lsn: 0/00000000, prev 0/00000000, desc: '
+const RMGR_COLUMN = 6 + 11 + 1 // "rmgr: " + name padded to 11 + " "
+const REC_END = RMGR_COLUMN + 21 // right edge of the six-column record length
+const TOT_END = REC_END + 7
+const XID_END = TOT_END + 16
+const LSN_LO = XID_END + 9 // first of the eight low hex digits of the LSN
+const PREV_LO = LSN_LO + 17
+const HEADER_LENGTH = RMGR_COLUMN + HEADER_TEMPLATE.length
+const headers = new Map<number, Buffer>()
+const typeNames = new Map<number, Buffer>()
+
+function header(rmid: number): Buffer {
+  let b = headers.get(rmid)
+  if (!b) {
+    b = ascii(`rmgr: ${rmgrById(rmid).name.padEnd(11)} ${HEADER_TEMPLATE}`)
+    headers.set(rmid, b)
+  }
+  return b
+}
+
+function typeName(rec: WalRecord): Buffer {
+  const key = (rec.version.magic << 16) | (rec.rmid << 8) | rec.info
+  let b = typeNames.get(key)
+  if (!b) {
+    b = ascii(`${recordTypeName(rec)} `)
+    typeNames.set(key, b)
+  }
+  return b
+}
+
 /** One record as pg_waldump prints it, including the trailing newline. */
 export function writeRecord(out: OutputBuffer, rec: WalRecord, bkpDetails: boolean): void {
-  const rmgr = rmgrById(rec.rmid)
-  const type = rmgr.identify(rec.info, rec.version) ?? `UNKNOWN (${(rec.info & 0xf0).toString(16)})`
-  // The fixed part of the line, formatted with local position arithmetic (the hot path).
-  out.ensure(160 + type.length)
+  const type = typeName(rec)
+  const rmgrName = rmgrById(rec.rmid).name
+  const lsn = rec.lsn
+  const prev = rec.prevLsn
+  const recLen = rec.recordLength
+  const totLen = rec.totalLength
+  out.ensure(HEADER_LENGTH + 64 + type.length)
   const buf = out.buf
   let p = out.len
-  p = putBytes(buf, p, RMGR_PREFIX)
-  p = putAsciiPad(buf, p, rmgr.name, 11)
-  p = putBytes(buf, p, LEN_PREFIX)
-  p = putDecPad(buf, p, rec.recordLength, 6)
-  buf[p++] = 0x2f
-  p = putDecPad(buf, p, rec.totalLength, 6)
-  p = putBytes(buf, p, TX_PREFIX)
-  p = putDecPad(buf, p, rec.xid, 10)
-  p = putBytes(buf, p, LSN_PREFIX)
-  p = putLsn08(buf, p, rec.lsn)
-  p = putBytes(buf, p, PREV_PREFIX)
-  p = putLsn08(buf, p, rec.prevLsn)
-  p = putBytes(buf, p, DESC_PREFIX)
-  p = putAsciiPad(buf, p, type, 0)
-  buf[p++] = 0x20
-  out.len = p
-  rmgr.write(rec, out)
+  if (recLen < 1e6 && totLen < 1e6 && lsn < 2 ** 36 && prev < 2 ** 36 && rmgrName.length <= 11) {
+    // Fixed widths (the usual case): copy the template, then fill in the digits.
+    buf.set(header(rec.rmid), p)
+    putDecRight(buf, p + REC_END, recLen)
+    putDecRight(buf, p + TOT_END, totLen)
+    putDecRight(buf, p + XID_END, rec.xid)
+    putLsnFixed(buf, p + LSN_LO, lsn)
+    putLsnFixed(buf, p + PREV_LO, prev)
+    p += HEADER_LENGTH
+  } else {
+    p = putBytes(buf, p, ascii(`rmgr: ${rmgrName.padEnd(11)} len (rec/tot): `))
+    p = putDecPad(buf, p, recLen, 6)
+    buf[p++] = 0x2f
+    p = putDecPad(buf, p, totLen, 6)
+    p = putBytes(buf, p, TX_PREFIX)
+    p = putDecPad(buf, p, rec.xid, 10)
+    p = putBytes(buf, p, LSN_PREFIX)
+    p = putLsn08(buf, p, lsn)
+    p = putBytes(buf, p, PREV_PREFIX)
+    p = putLsn08(buf, p, prev)
+    p = putBytes(buf, p, DESC_PREFIX)
+  }
+  buf.set(type, p)
+  out.len = p + type.length
+  rmgrById(rec.rmid).write(rec, out)
   if (bkpDetails) writeBlockRefsDetailed(out, rec)
   else writeBlockRefsShort(out, rec)
 }
+
+/** An LSN below 2^36 into the template's "0/00000000" ending 8 digits after `lo - 2`. */
+function putLsnFixed(buf: Uint8Array, lo: number, lsn: number): void {
+  buf[lo - 2] = HEX_DIGITS[Math.floor(lsn / 4294967296)]!
+  putHex8(buf, lo, lsn >>> 0)
+}
+
+const HEX_DIGITS = ascii('0123456789ABCDEF')
 
 /** The same as a string (tests, single records). */
 export function formatRecord(rec: WalRecord, bkpDetails: boolean): string {

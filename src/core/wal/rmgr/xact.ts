@@ -263,8 +263,15 @@ function describe(rec: WalRecord): string {
   }
 }
 
+const writeOther = fromText(describe)
+
 export const xactRmgr: RmgrDesc = {
   name: 'Transaction',
   identify: identifyFrom((v) => (v.xactInvalidations ? NAMES_14 : NAMES_13), {mask: XLOG_XACT_OPMASK}),
-  write: fromText(describe),
+  write(rec, out) {
+    const op = rec.info & XLOG_XACT_OPMASK
+    // Most commits and aborts carry only their time: print it without parsing the rest.
+    if ((op === XLOG_XACT_COMMIT || op === XLOG_XACT_ABORT) && !(rec.info & XLOG_XACT_HAS_INFO)) out.ascii(timestamptzText(mainData(rec).i64n(0)))
+    else writeOther(rec, out)
+  },
 }

@@ -1,0 +1,423 @@
+import {availableParallelism, loadavg} from 'node:os'
+import {Worker} from 'node:worker_threads'
+
+import {XLOG_BLCKSZ, type Lsn} from './lsn.js'
+import {OutputBuffer} from './output-buffer.js'
+import {SIZE_OF_LONG_PAGE_HEADER, SIZE_OF_SHORT_PAGE_HEADER, walVersionByMajor, type WalVersion} from './page.js'
+import {ChunkPool, WalReader, type WalReadFailure} from './record-reader.js'
+import {isEmptyFilter, matchesFilter, type RecordFilter} from './record-filter.js'
+import {lsnText, type WalRecord} from './record.js'
+import {WalDirectory, type SegmentSource} from './segment-source.js'
+import {WalStats, type WalStatsData} from './stats.js'
+import {recordToJson, writeRecord} from './waldump-format.js'
+
+/**
+ * Reading a range of WAL for `repl waldump`: every record is checked, filtered, then printed
+ * (text or JSON lines into an output buffer) or counted for statistics.
+ *
+ * Long ranges are decoded in parallel, a segment per task on worker threads, and stitched
+ * back in order. Each task starts at its segment's first record boundary (found from the page
+ * headers, as pg_waldump's -s does) and reads every record that starts in its segment. The
+ * stitching checks what reading straight through would have checked at the seams: that the
+ * task's first record begins where the previous task's last one ended and names it as its
+ * prev-link, the same WAL version, and no timeline going backwards. Anything unexpected there
+ * hands over to one sequential reader continuing exactly where the last good task ended, so
+ * results and error messages are always those of a sequential read.
+ */
+
+export type DumpOutput = 'text' | 'json' | 'stats' | 'none'
+
+export interface DumpFormat {
+  output: DumpOutput
+  /** --stats=record */
+  perRecordStats?: boolean
+  /** -b */
+  bkpDetails?: boolean
+}
+
+export interface DumpRequest {
+  source: SegmentSource
+  start: Lsn | number
+  end?: Lsn | number
+  follow?: boolean
+  /** Stop after this many records pass the filter (0: no limit). */
+  limit?: number
+  filter?: RecordFilter
+  format: DumpFormat
+  signal?: AbortSignal
+  /** Worker threads for long ranges; 0 reads on the calling thread only. */
+  workers?: number
+}
+
+export interface DumpResult {
+  /** With output 'stats' (undefined when no record was read). */
+  stats?: WalStats
+  version?: WalVersion
+  /** Records that passed the filter. */
+  shown: number
+  firstRecordLsn?: number
+  /** Why reading stopped early (the listing is complete up to there). */
+  failure?: WalReadFailure
+  interrupted: boolean
+}
+
+/** Handles each record: filter, then print or count. Shared by the thread and the workers. */
+export class RecordSink {
+  shown = 0
+  stats: WalStats | undefined
+  /** Where statistics say reading started: the first record read, filtered or not. */
+  statsStart = 0
+  private readonly filter: RecordFilter
+  private readonly filtering: boolean
+
+  constructor(
+    readonly format: DumpFormat,
+    filter: RecordFilter | undefined,
+    private readonly out: OutputBuffer | undefined,
+  ) {
+    this.filter = filter ?? {}
+    this.filtering = !isEmptyFilter(this.filter)
+  }
+
+  /** Returns whether the record was shown (passed the filter). */
+  take(rec: WalRecord): boolean {
+    if (this.filtering && !matchesFilter(rec, this.filter)) return false
+    this.shown++
+    switch (this.format.output) {
+      case 'text':
+        writeRecord(this.out!, rec, this.format.bkpDetails ?? false)
+        break
+      case 'json':
+        this.out!.text(JSON.stringify(recordToJson(rec))).char(0x0a)
+        break
+      case 'stats':
+        ;(this.stats ??= new WalStats(rec.version, this.statsStart)).add(rec)
+        break
+    }
+    return true
+  }
+}
+
+/** Read, check and show or count records from `req.start`; records go to `out`. */
+export async function dumpWal(req: DumpRequest, out: OutputBuffer): Promise<DumpResult> {
+  const workers = chooseWorkers(req)
+  if (workers > 0) return parallelDump(req, out, workers)
+  const sink = new RecordSink(req.format, req.filter, out)
+  const reader = new WalReader(req.source, {start: req.start, end: req.end, follow: req.follow, signal: req.signal})
+  const r = await drain(reader, sink, out, req.limit ?? 0)
+  return {stats: sink.stats, version: reader.version, shown: sink.shown, firstRecordLsn: reader.firstRecordLsn, failure: r.failure, interrupted: reader.interrupted}
+}
+
+/** Feed every record of `reader` to `sink`, writing `out` as it fills; closes the reader. */
+async function drain(reader: WalReader, sink: RecordSink, out: OutputBuffer | undefined, limit: number): Promise<{failure?: WalReadFailure}> {
+  let first = true
+  try {
+    for (;;) {
+      const status = reader.read()
+      if (status === 'record') {
+        if (first) {
+          first = false
+          sink.statsStart ||= reader.firstRecordLsn ?? 0
+          if (sink.format.output === 'text' && out) announceSkippedStart(out, reader.startPosition, reader.firstRecordLsn, reader.segmentSize)
+        }
+        if (sink.take(reader.record)) {
+          if (limit > 0 && sink.shown >= limit) break
+          if (out?.congested) await out.drain()
+        }
+      } else if (status === 'need-data') {
+        if (out) {
+          out.flush()
+          await out.drain()
+        }
+        await reader.fill()
+      } else {
+        break
+      }
+    }
+  } finally {
+    await reader.close()
+  }
+  return {failure: reader.failure}
+}
+
+/** pg_waldump's note when -s pointed into the middle of a record (text output only). */
+function announceSkippedStart(out: OutputBuffer, from: number, first: number | undefined, segmentSize: number): void {
+  if (first === undefined || first === from || from % segmentSize === 0) return
+  const n = first - from
+  out.ascii(`first record is after ${lsnText(from)}, at ${lsnText(first)}, skipping over ${n} byte${n === 1 ? '' : 's'}\n`)
+}
+
+const MIN_SEGMENTS_FOR_WORKERS = 4
+
+/**
+ * Worker threads to use besides this one: one per idle core (by the load average), none
+ * when the machine is busy, where more threads only add overhead. REPL_WAL_WORKERS overrides.
+ */
+function chooseWorkers(req: DumpRequest): number {
+  if (req.follow || (req.limit ?? 0) > 0 || !(req.source instanceof WalDirectory)) return 0
+  const env = process.env.REPL_WAL_WORKERS
+  const idle = Math.floor(availableParallelism() - loadavg()[0]! + 0.5) - 1
+  const wanted = req.workers ?? (env !== undefined && /^\d+$/.test(env) ? Number(env) : Math.max(0, Math.min(3, idle)))
+  if (wanted < 1) return 0
+  // Worth it only when there is much to read: a known end several segments away, or no end.
+  const start = Number(req.start)
+  const size = req.source.segmentSize
+  if (req.end !== undefined && Number(req.end) > 0 && Math.floor((Number(req.end) - 1) / size) - Math.floor(start / size) + 1 < MIN_SEGMENTS_FOR_WORKERS) return 0
+  return wanted
+}
+
+// ---- parallel reading ----
+
+/** What a worker reports for one segment. */
+export interface TaskResult {
+  id: number
+  records: number
+  shown: number
+  firstLsn?: number
+  firstPrev?: number
+  lastLsn?: number
+  nextLsn: number
+  firstPageTli?: number
+  lastPageTli: number
+  major?: number
+  /** Reading ended inside this task on `end` (nothing after it to read). */
+  reachedEnd: boolean
+  failure?: WalReadFailure
+  output: ArrayBuffer[]
+  outputLengths: number[]
+  stats?: WalStatsData
+}
+
+export interface TaskRequest {
+  id: number
+  start: number
+  stopAt: number
+}
+
+export interface WorkerConfig {
+  directory: string
+  segmentSize: number
+  timeline: number
+  end?: number
+  format: DumpFormat
+  filter?: SerializedFilter
+}
+
+export interface SerializedFilter extends Omit<RecordFilter, 'rmgrs'> {
+  rmgrs?: number[]
+}
+
+export function deserializeFilter(f: SerializedFilter | undefined): RecordFilter | undefined {
+  if (!f) return undefined
+  const {rmgrs, ...rest} = f
+  return rmgrs ? {...rest, rmgrs: new Set(rmgrs)} : rest
+}
+
+/** Read-ahead depth within a task, and the pool a worker needs for it. */
+const TASK_PREFETCH = 2
+const TASK_CHUNK = 4 * 1024 * 1024
+
+export function taskChunkPool(segmentSize: number): ChunkPool {
+  return new ChunkPool(Math.min(TASK_CHUNK, segmentSize), TASK_PREFETCH + 2)
+}
+
+/** Read one task's records (on a worker thread). */
+export async function runTask(config: WorkerConfig, task: TaskRequest, pool: ChunkPool): Promise<TaskResult> {
+  const source = new WalDirectory(config.directory, config.segmentSize, config.timeline)
+  const reader = new WalReader(source, {start: task.start, end: config.end, stopAt: task.stopAt, pool, chunkSize: pool.chunkSize, prefetch: TASK_PREFETCH})
+  const chunks: Buffer[] = []
+  const out = config.format.output === 'text' || config.format.output === 'json' ? OutputBuffer.collecting(chunks) : undefined
+  const sink = new RecordSink(config.format, deserializeFilter(config.filter), out)
+  let records = 0
+  let firstPrev: number | undefined
+  let reachedEnd = false
+  try {
+    for (;;) {
+      const status = reader.read()
+      if (status === 'record') {
+        if (records++ === 0) firstPrev = reader.record.prevLsn
+        sink.take(reader.record)
+      } else if (status === 'need-data') {
+        if (out) out.flush()
+        await reader.fill()
+      } else {
+        reachedEnd = reader.endReached
+        break
+      }
+    }
+  } finally {
+    await reader.close()
+  }
+  out?.flush()
+  return {
+    id: task.id,
+    records,
+    shown: sink.shown,
+    firstLsn: reader.firstRecordLsn,
+    firstPrev,
+    lastLsn: reader.lastRecordLsn,
+    nextLsn: reader.nextLsn,
+    firstPageTli: reader.firstPageTli,
+    lastPageTli: reader.lastPageTli,
+    major: reader.version?.major,
+    reachedEnd,
+    failure: reader.failure,
+    output: chunks.map((c) => c.buffer as ArrayBuffer),
+    outputLengths: chunks.map((c) => c.length),
+    stats: sink.stats?.data(),
+  }
+}
+
+/** Where the record after one ending at `end` starts: past the page header at a boundary. */
+function nextRecordStart(end: number, segmentSize: number): number {
+  if (end % segmentSize === 0) return end + SIZE_OF_LONG_PAGE_HEADER
+  if (end % XLOG_BLCKSZ === 0) return end + SIZE_OF_SHORT_PAGE_HEADER
+  return end
+}
+
+class WorkerPool {
+  private readonly workers: Worker[] = []
+  private readonly waiting = new Map<number, {resolve: (r: TaskResult) => void; reject: (e: Error) => void}>()
+  private failed: Error | undefined
+
+  constructor(count: number, config: WorkerConfig) {
+    const here = import.meta.url
+    // Under tsx (tests, bin/dev.js) the worker is the TypeScript source; workers inherit --import tsx.
+    const script = new URL(here.endsWith('.ts') ? './dump-worker.ts' : './dump-worker.js', here)
+    for (let i = 0; i < count; i++) {
+      const w = new Worker(script, {workerData: config})
+      w.on('message', (r: TaskResult) => {
+        const p = this.waiting.get(r.id)
+        this.waiting.delete(r.id)
+        p?.resolve(r)
+      })
+      w.on('error', (err) => this.fail(err))
+      w.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`WAL reading worker exited with code ${code}`))
+      })
+      this.workers.push(w)
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failed ??= err
+    for (const p of this.waiting.values()) p.reject(err)
+    this.waiting.clear()
+  }
+
+  run(task: TaskRequest): Promise<TaskResult> {
+    if (this.failed) return Promise.reject(this.failed)
+    return new Promise((resolve, reject) => {
+      this.waiting.set(task.id, {resolve, reject})
+      this.workers[task.id % this.workers.length]!.postMessage(task)
+    })
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()))
+  }
+}
+
+async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: number): Promise<DumpResult> {
+  const source = req.source as WalDirectory
+  const size = source.segmentSize
+  const start = Number(req.start)
+  const end = req.end === undefined || Number(req.end) === 0 ? undefined : Number(req.end)
+  const firstSeg = Math.floor(start / size)
+  const lastSeg = end === undefined ? Number.POSITIVE_INFINITY : Math.floor((end - 1) / size)
+  const filter = req.filter
+  const config: WorkerConfig = {
+    directory: source.path,
+    segmentSize: size,
+    timeline: source.timeline,
+    end,
+    format: req.format,
+    filter: filter ? {...filter, rmgrs: filter.rmgrs ? [...filter.rmgrs] : undefined} : undefined,
+  }
+  const pool = new WorkerPool(workerCount, config)
+  const mainPool = taskChunkPool(size)
+  // This thread reads every (workers + 1)th segment itself, the workers the others; worker
+  // tasks are handed out a little ahead so their results are ready when their turn comes.
+  const threads = workerCount + 1
+  const task = (seg: number): TaskRequest => ({id: seg, start: seg === firstSeg ? start : seg * size, stopAt: (seg + 1) * size})
+  const inFlight = new Map<number, Promise<TaskResult>>()
+  let nextSeg = firstSeg
+  const topUp = (current: number): void => {
+    for (; nextSeg <= lastSeg && nextSeg < current + 2 * threads; nextSeg++) {
+      if ((nextSeg - firstSeg) % threads === 0) continue
+      const p = pool.run(task(nextSeg))
+      p.catch(() => undefined)
+      inFlight.set(nextSeg, p)
+    }
+  }
+  let version: WalVersion | undefined
+  let firstRecordLsn: number | undefined
+  let shown = 0
+  let stats: WalStats | undefined
+  let last: TaskResult | undefined
+  let failure: WalReadFailure | undefined
+  let handover: {from: number; previous: number} | {from: number; previous: undefined} | undefined
+  try {
+    for (let seg = firstSeg; seg <= lastSeg; seg++) {
+      if (req.signal?.aborted) return {stats, version, shown, firstRecordLsn, failure, interrupted: true}
+      topUp(seg)
+      const r = (seg - firstSeg) % threads === 0 ? await runTask(config, task(seg), mainPool) : await inFlight.get(seg)!
+      inFlight.delete(seg)
+      const fits = seg === firstSeg ? r.records > 0 : last !== undefined && seamHolds(last, r, size)
+      if (!fits && !(r.failure && r.records === 0 && seg === firstSeg)) {
+        handover = last?.lastLsn === undefined ? {from: start, previous: undefined} : {from: last.nextLsn, previous: last.lastLsn}
+        break
+      }
+      if (seg === firstSeg) {
+        firstRecordLsn = r.firstLsn
+        version = r.major === undefined ? undefined : walVersionByMajor(r.major)
+        if (req.format.output === 'text') announceSkippedStart(out, start, firstRecordLsn, size)
+      }
+      for (let i = 0; i < r.output.length; i++) {
+        out.passThrough(new Uint8Array(r.output[i]!, 0, r.outputLengths[i]))
+        if (out.congested) await out.drain()
+      }
+      shown += r.shown
+      if (r.stats && version) {
+        stats ??= new WalStats(version, firstRecordLsn ?? 0)
+        stats.merge(r.stats)
+      }
+      if (r.failure) {
+        failure = r.failure
+        break
+      }
+      last = r
+      if (r.reachedEnd) break
+    }
+  } finally {
+    await pool.close()
+  }
+  if (handover) {
+    // Read the rest on this thread, continuing exactly where the stitched part ended.
+    const sink = new RecordSink(req.format, req.filter, out)
+    sink.stats = stats
+    sink.statsStart = firstRecordLsn ?? 0
+    const reader = new WalReader(source, {
+      start: handover.from,
+      end,
+      signal: req.signal,
+      ...(handover.previous === undefined ? {} : {previousRecord: handover.previous}),
+    })
+    const r = await drain(reader, sink, out, 0)
+    firstRecordLsn ??= reader.firstRecordLsn
+    version ??= reader.version
+    return {stats: sink.stats, version, shown: shown + sink.shown, firstRecordLsn, failure: r.failure, interrupted: reader.interrupted}
+  }
+  return {stats, version, shown, firstRecordLsn, failure, interrupted: false}
+}
+
+/** Would a sequential read have gone from `prev` straight into `next`'s first record? */
+function seamHolds(prev: TaskResult, next: TaskResult, segmentSize: number): boolean {
+  if (prev.lastLsn === undefined || next.records === 0) return false
+  return (
+    next.firstLsn === nextRecordStart(prev.nextLsn, segmentSize) &&
+    next.firstPrev === prev.lastLsn &&
+    next.major === prev.major &&
+    (next.firstPageTli ?? 0) >= prev.lastPageTli
+  )
+}
