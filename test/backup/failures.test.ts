@@ -89,6 +89,20 @@ for (const version of pgVersions()) {
   })
 }
 
+test.serial('--no-clean keeps what an interrupted backup wrote', async (t) => {
+  const c = clusters.get(pgVersions()[0]!)!
+  const target = join(await testDir('noclean'), 'data')
+  const child = spawn(process.execPath, [BIN, 'basebackup', '-D', target, '--no-clean', '--max-rate=1M', '-c', 'fast', ...c.cliArgs()], {stdio: ['ignore', 'pipe', 'pipe']})
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  await waitFor(async () => existsSync(join(target, 'base')), 30_000, 'backup under way')
+  child.kill('SIGINT')
+  t.is(await exited, 130, stderr)
+  t.regex(stderr, /not removed at user's request/)
+  t.true(existsSync(join(target, 'base')))
+})
+
 test.serial('an unreachable server fails with a connection error (exit 3) and creates nothing', async (t) => {
   const target = join(await testDir('unreachable'), 'data')
   const r = await runRepl(['basebackup', '-D', target, '-h', '127.0.0.1', '-p', String(await freePort()), '-U', 'postgres', '-w'])

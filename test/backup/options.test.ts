@@ -97,6 +97,30 @@ for (const version of pgVersions()) {
     }
   })
 
+  test.serial(`-l, --manifest-checksums, --no-verify-checksums, -N and -s reach the server and the backup (PG ${version})`, async (t) => {
+    const c = clusters.get(version)!
+    const root = await testDir('flags')
+    const target = join(root, 'data')
+    const r = await runRepl(['basebackup', '-D', target, '-l', "nightly 'full'", '--manifest-checksums=sha256', '--no-verify-checksums', '-N', '-s', '1', '-c', 'fast', ...(await relocate(version, root)), ...c.cliArgs()])
+    t.is(r.code, 0, r.stderr)
+    t.regex(await readFile(join(target, 'backup_label'), 'utf8'), /^LABEL: nightly 'full'$/m)
+    const manifest = await readFile(join(target, 'backup_manifest'), 'utf8')
+    t.regex(manifest, /"Checksum-Algorithm": "SHA256"/)
+    t.notRegex(manifest, /"Checksum-Algorithm": "CRC32C"/)
+    const verified = await verifyBackup(target, {parseWal: version === 15})
+    t.true(verified.ok, verified.output)
+  })
+
+  test.serial(`--no-manifest writes no backup_manifest (PG ${version})`, async (t) => {
+    const c = clusters.get(version)!
+    const root = await testDir('nomanifest')
+    const target = join(root, 'backup')
+    const r = await runRepl(['basebackup', '-D', target, '-F', 't', '-X', 'none', '--no-manifest', '-c', 'fast', '--json', ...c.cliArgs()])
+    t.is(r.code, 0, r.stderr)
+    t.like(r.json(), {manifest: false})
+    t.false((await readdir(target)).includes('backup_manifest'))
+  })
+
   if (version >= 17) {
     test.serial(`--incremental takes an incremental backup on top of an earlier one (PG ${version})`, async (t) => {
       const c = clusters.get(version)!
