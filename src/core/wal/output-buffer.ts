@@ -180,27 +180,13 @@ export function decimalDigits(n: number): number {
 export function putDec(buf: Uint8Array, p: number, n: number): number {
   const d = decimalDigits(n)
   let q = p + d
-  if (n > 0xffffffff) {
-    while (n > 0xffffffff) {
-      const h = Math.floor(n / 10)
-      buf[--q] = 0x30 + (n - h * 10)
-      n = h
-    }
+  // Digits above 32 bits one at a time, the rest two at a time.
+  while (n > 0xffffffff) {
+    const h = Math.floor(n / 10)
+    buf[--q] = 0x30 + (n - h * 10)
+    n = h
   }
-  let v = n >>> 0
-  while (v >= 100) {
-    const h = (v / 100) >>> 0
-    const r = (v - h * 100) * 2
-    buf[--q] = DIGIT_PAIRS[r + 1]!
-    buf[--q] = DIGIT_PAIRS[r]!
-    v = h
-  }
-  if (v >= 10) {
-    buf[--q] = DIGIT_PAIRS[v * 2 + 1]!
-    buf[--q] = DIGIT_PAIRS[v * 2]!
-  } else {
-    buf[--q] = 0x30 + v
-  }
+  putDecRight(buf, q, n)
   return p + d
 }
 

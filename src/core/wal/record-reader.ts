@@ -45,7 +45,8 @@ export interface WalReaderOptions {
   chunkSize?: number
   /** Chunks read ahead while records are decoded. */
   prefetch?: number
-  /** Where read buffers come from (chunkSize must match); a private pool otherwise. */
+  /** Where read buffers come from (chunkSize must match; one reader at a time); a private
+   * pool otherwise. */
   pool?: ChunkPool
   /** Read no record that starts at or after this position (records starting before it are
    * read whole even if they run past it). */
@@ -89,7 +90,7 @@ export class ChunkPool {
     readonly chunkSize: number,
     capacity: number,
   ) {
-    this.arena = CrcArena.create(chunkSize * capacity)
+    this.arena = CrcArena.create(chunkSize * capacity + REASSEMBLY_SIZE)
   }
 
   take(): Uint8Array {
@@ -106,7 +107,24 @@ export class ChunkPool {
   give(b: Uint8Array): void {
     if (b.length === this.chunkSize) this.free.push(b)
   }
+
+  private reassembly: Uint8Array | undefined
+
+  /** The buffer records spanning pages are gathered in (one per pool: readers take turns). */
+  reassemblyBuffer(): Uint8Array {
+    if (!this.reassembly) {
+      try {
+        this.reassembly = this.arena?.alloc(REASSEMBLY_SIZE)
+      } catch {
+        // arena full
+      }
+      this.reassembly ??= new Uint8Array(new ArrayBuffer(REASSEMBLY_SIZE))
+    }
+    return this.reassembly
+  }
 }
+
+const REASSEMBLY_SIZE = 4 * XLOG_BLCKSZ
 
 /** How much is read at once past `stopAt`, where only a spanning record's tail is wanted. */
 const TAIL_READ = 64 * 1024
@@ -175,7 +193,9 @@ export class WalReader {
   private retryPending = false
 
   // Reassembly of a record spanning pages.
-  private asm: Uint8Array = new Uint8Array(new ArrayBuffer(4 * XLOG_BLCKSZ))
+  private asm: Uint8Array
+  /** The arena when `asm` lives in it (until it has to grow). */
+  private asmArena: CrcArena | undefined
   private asmActive = false
   private asmLsn = 0
   private asmTotal = 0
@@ -197,6 +217,8 @@ export class WalReader {
     this.continuing = options.previousRecord !== undefined
     this.prefetchDepth = this.follow ? 0 : (options.prefetch ?? 3)
     this.pool = options.pool ?? new ChunkPool(this.chunkSize, this.prefetchDepth + 2)
+    this.asm = this.pool.reassemblyBuffer()
+    this.asmArena = this.pool.arena?.owns(this.asm) ? this.pool.arena : undefined
     if (this.pool.chunkSize !== this.chunkSize) throw new Error('ChunkPool chunk size differs from the reader\'s')
     this.locatePage = this.startLsn - (this.startLsn % XLOG_BLCKSZ)
     this.lastGoodLsn = this.startLsn
@@ -511,7 +533,7 @@ export class WalReader {
       this.asmLastRemaining = rem
     }
     this.asmActive = false
-    if (!crcMatches(undefined, this.asm, 0, this.asmTotal)) return this.fail(`incorrect resource manager data checksum in record at ${lsnText(this.asmLsn)}`)
+    if (!crcMatches(this.asmArena, this.asm, 0, this.asmTotal)) return this.fail(`incorrect resource manager data checksum in record at ${lsnText(this.asmLsn)}`)
     const end = this.asmPage - XLOG_BLCKSZ + this.asmLastHeader + align8(this.asmLastRemaining)
     return this.emit(this.asm, 0, this.asmLsn, this.asmTotal, end, this.asmTli)
   }
@@ -523,6 +545,7 @@ export class WalReader {
     const bigger = new Uint8Array(new ArrayBuffer(size))
     bigger.set(this.asm.subarray(0, this.asmGot))
     this.asm = bigger
+    this.asmArena = undefined
   }
 
   private emit(b: Uint8Array, o: number, lsn: number, total: number, end: number, tli: number): ReadStatus | undefined {
@@ -754,8 +777,11 @@ export class WalReader {
 
 /** The record CRC covers the payload first, then the header up to xl_crc. `arena` is given
  * when `b` lives in it. */
+/** Above this, the native engine beats WebAssembly despite its call overhead. */
+const NATIVE_CRC_FROM = 4096
+
 function crcMatches(arena: CrcArena | undefined, b: Uint8Array, o: number, total: number): boolean {
-  if (arena !== undefined) return arena.checkRecord(b, o, total)
+  if (arena !== undefined && total < NATIVE_CRC_FROM) return arena.checkRecord(b, o, total)
   const crc = crc32cUpdate(crc32cUpdate(CRC32C_INIT, b, o + SIZE_OF_XLOG_RECORD, o + total), b, o, o + XLOG_RECORD_CRC_OFFSET)
   return crc32cFinish(crc) === u32(b, o + XLOG_RECORD_CRC_OFFSET)
 }

@@ -71,6 +71,12 @@ function xmaxOffLabelled(out: DescWriter, f: Fields): void {
   out.ascii('xmax: ').dec(f.u32(0)).ascii(', off: ').dec(f.u16(4)).ascii(', ').ascii(infobitsLabelled('infobits', f.u8(6))).ascii(', flags: 0x').hex(f.u8(7), 2)
 }
 
+/** "off O: xid X: flags 0xFF BITS " (13-15) of lock and lock-updated records. */
+function offXmaxPlain(out: DescWriter, f: Fields, label: string): void {
+  out.ascii('off ').dec(f.u16(4)).ascii(`: ${label} `).dec(f.u32(0)).ascii(': flags 0x').hex(f.u8(7), 2).ascii(' ')
+  infobitsPlain(out, f.u8(6))
+}
+
 function writeHeap(rec: WalRecord, out: DescWriter): void {
   const v = rec.version
   const f = mainData(rec)
@@ -116,10 +122,7 @@ function writeHeap(rec: WalRecord, out: DescWriter): void {
       return
     case XLOG_HEAP_LOCK:
       // xl_heap_lock: xmax (locking_xid), offnum, infobits_set, flags
-      if (labelled) return xmaxOffLabelled(out, f)
-      out.ascii('off ').dec(f.u16(4)).ascii(': xid ').dec(f.u32(0)).ascii(': flags 0x').hex(f.u8(7), 2).ascii(' ')
-      infobitsPlain(out, f.u8(6))
-      return
+      return labelled ? xmaxOffLabelled(out, f) : offXmaxPlain(out, f, 'xid')
     case XLOG_HEAP_INPLACE: {
       out.ascii(labelled ? 'off: ' : 'off ').dec(f.u16(0))
       if (!v.inplaceInvals) return
@@ -269,10 +272,7 @@ function writeHeap2(rec: WalRecord, out: DescWriter): void {
     }
     case XLOG_HEAP2_LOCK_UPDATED:
       // xl_heap_lock_updated: xmax, offnum, infobits_set, flags
-      if (labelled) return xmaxOffLabelled(out, f)
-      out.ascii('off ').dec(f.u16(4)).ascii(': xmax ').dec(f.u32(0)).ascii(': flags 0x').hex(f.u8(7), 2).ascii(' ')
-      infobitsPlain(out, f.u8(6))
-      return
+      return labelled ? xmaxOffLabelled(out, f) : offXmaxPlain(out, f, 'xmax')
     case XLOG_HEAP2_NEW_CID: {
       // xl_heap_new_cid: top_xid, cmin, cmax, combocid, rel (12), tid (block hi/lo, offset)
       const tid = `${f.u16(28) * 65536 + f.u16(30)}/${f.u16(32)}`

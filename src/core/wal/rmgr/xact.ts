@@ -158,14 +158,17 @@ function originText(origin: number, lsn: number, time: number): string {
   return `; origin: node ${origin}, lsn ${lsnOf(lsn)}, at ${timestamptzText(time)}`
 }
 
+/** What commit and abort descriptions start with: the prepared xid, time, rels, subxacts. */
+function completionHead(rec: WalRecord, f: Fields, c: CompletionRecord): string {
+  const s = c.twophaseXid ? `${c.twophaseXid}: ` : ''
+  return s + timestamptzText(c.time) + relsText(rec, f, 'rels', c.relsAt, c.nrels) + subxactsText(c.subxacts)
+}
+
 function describeCommit(rec: WalRecord): string {
   const v = rec.version
   const f = mainData(rec)
   const c = parseCompletion(rec, true)
-  let s = c.twophaseXid ? `${c.twophaseXid}: ` : ''
-  s += timestamptzText(c.time)
-  s += relsText(rec, f, 'rels', c.relsAt, c.nrels)
-  s += subxactsText(c.subxacts)
+  let s = completionHead(rec, f, c)
   s += statsText(v, f, '', c.statsAt, c.nstats)
   s += invalidationsText(f, c.msgsAt, c.nmsgs, c.dbId, c.tsId, (c.xinfo & COMPLETION_UPDATE_RELCACHE_FILE) !== 0)
   if (v.xactOriginAndFeedback && c.xinfo & COMPLETION_APPLY_FEEDBACK) s += '; apply_feedback'
@@ -178,10 +181,7 @@ function describeAbort(rec: WalRecord): string {
   const v = rec.version
   const f = mainData(rec)
   const c = parseCompletion(rec, false)
-  let s = c.twophaseXid ? `${c.twophaseXid}: ` : ''
-  s += timestamptzText(c.time)
-  s += relsText(rec, f, 'rels', c.relsAt, c.nrels)
-  s += subxactsText(c.subxacts)
+  let s = completionHead(rec, f, c)
   if (v.xactOriginAndFeedback && c.xinfo & XINFO_HAS_ORIGIN) s += originText(rec.origin, c.originLsn, c.originTime)
   s += statsText(v, f, '', c.statsAt, c.nstats)
   return s
