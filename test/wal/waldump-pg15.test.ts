@@ -194,6 +194,8 @@ test('waldump reads STARTSEG ENDSEG, a start inside a record, and reports the en
   const mid = await both(['-p', f.walDir, '-s', inside, '-n', '5'])
   t.regex(mid.theirs, /^first record is after/)
   sameLines(t, mid.ours, mid.theirs, 'start inside a record')
+  const midStats = await both(['-p', f.walDir, '-s', inside, '-e', f.end, '--stats'])
+  sameLines(t, midStats.ours, midStats.theirs, 'start inside a record, --stats')
   // Without -e, both read to the end of valid WAL and fail there with the same reason.
   const theirs = pgWaldump(['-p', f.walDir, '-s', f.start, '-q'])
   const ours = await runRepl(['waldump', '-p', f.walDir, '-s', f.start, '-q'], {env: TZ})

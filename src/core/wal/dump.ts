@@ -118,7 +118,7 @@ async function drain(reader: WalReader, sink: RecordSink, out: OutputBuffer | un
         if (first) {
           first = false
           sink.statsStart ||= reader.firstRecordLsn ?? 0
-          if (sink.format.output === 'text' && out) announceSkippedStart(out, reader.startPosition, reader.firstRecordLsn, reader.segmentSize)
+          if (sink.format.output !== 'json' && out) announceSkippedStart(out, reader.startPosition, reader.firstRecordLsn, reader.segmentSize)
         }
         if (sink.take(reader.record)) {
           if (limit > 0 && sink.shown >= limit) break
@@ -140,7 +140,8 @@ async function drain(reader: WalReader, sink: RecordSink, out: OutputBuffer | un
   return {failure: reader.failure}
 }
 
-/** pg_waldump's note when -s pointed into the middle of a record (text output only). */
+/** pg_waldump's note when -s pointed into the middle of a record (printed before records or
+ * statistics, even with -q; not in JSON). */
 function announceSkippedStart(out: OutputBuffer, from: number, first: number | undefined, segmentSize: number): void {
   if (first === undefined || first === from || from % segmentSize === 0) return
   const n = first - from
@@ -373,7 +374,7 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
       if (seg === firstSeg) {
         firstRecordLsn = r.firstLsn
         version = r.major === undefined ? undefined : walVersionByMajor(r.major)
-        if (req.format.output === 'text') announceSkippedStart(out, start, firstRecordLsn, size)
+        if (req.format.output !== 'json') announceSkippedStart(out, start, firstRecordLsn, size)
       }
       for (let i = 0; i < r.output.length; i++) {
         out.passThrough(new Uint8Array(r.output[i]!, 0, r.outputLengths[i]))
