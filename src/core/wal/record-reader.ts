@@ -16,6 +16,7 @@ import {
 } from './page.js'
 import {decodeRecordBody, lsnText, MAX_RECORD_LENGTH, SIZE_OF_XLOG_RECORD, WalRecord, XLOG_RECORD_CRC_OFFSET} from './record.js'
 import {isValidRmgrId, RM_MAX_BUILTIN_ID, RM_MIN_CUSTOM_ID} from './rmgr/index.js'
+import {XLOG_SWITCH} from './rmgr/xlog.js'
 import type {SegmentFile, SegmentSource} from './segment-source.js'
 
 /**
@@ -25,7 +26,7 @@ import type {SegmentFile, SegmentSource} from './segment-source.js'
  *
  * The hot path is synchronous and allocation-free: `read()` decodes the next record in place
  * (the returned WalRecord is reused) and asks for more data with 'need-data'; `fill()` does the
- * I/O, reading segments in large chunks and prefetching the next chunk while records are
+ * I/O, reading segments in large chunks and reading ahead the next ones while records are
  * decoded. `records()` wraps the two as an async iterator for callers that prefer it.
  */
 
@@ -52,8 +53,9 @@ export interface WalReaderOptions {
    * read whole even if they run past it). */
   stopAt?: number
   /**
-   * `start` is exactly where a record starts, and the record before it started here: check
-   * the first record's prev-link exactly, as if reading had never stopped (a continuation).
+   * Continue where another reader stopped: `start` is where its last record ended, and that
+   * record began at this position. The next record's prev-link is checked against it
+   * exactly, as if reading had never stopped.
    */
   previousRecord?: number
 }
@@ -66,7 +68,6 @@ export interface WalReadFailure {
 }
 
 const DEFAULT_CHUNK = 4 * 1024 * 1024
-const XLOG_SWITCH = 0x40
 
 function toNumber(lsn: Lsn | number, what: string): number {
   const n = typeof lsn === 'bigint' ? Number(lsn) : lsn
