@@ -294,6 +294,11 @@ export class CrcArena {
   checkRecord(data: Uint8Array, off: number, total: number): boolean {
     return this.checkFn(data.byteOffset + off, total) === 1
   }
+
+  /** checkRecord by address in the arena (byteOffset of the buffer + offset). */
+  checkAt(address: number, total: number): boolean {
+    return this.checkFn(address, total) === 1
+  }
 }
 
 // Compiled once per memory size (the size is part of the module's memory import).

@@ -170,8 +170,9 @@ export class WalReader {
   private readonly prefetches: Prefetch[] = []
   private readonly prefetchDepth: number
   /** Read buffers live here when WebAssembly is available (faster CRC checks). */
-  /** The arena when the current window lives in it. */
+  /** The arena when the current window lives in it, and the window's address there. */
   private winArena: CrcArena | undefined
+  private winAddress = 0
   private readonly files = new Map<number, Promise<SegmentFile | undefined>>()
 
   // Position and validation state.
@@ -343,6 +344,7 @@ export class WalReader {
     await this.closeFilesBefore(segno)
     this.win = buffer
     this.winArena = this.pool.arena?.owns(buffer) ? this.pool.arena : undefined
+    this.winAddress = buffer.byteOffset
     this.winStart = segno * this.segmentSize + chunkOffset
     this.winEnd = this.winStart + got
     this.winLimit = Math.min(got, this.endLimit - this.winStart)
@@ -422,7 +424,8 @@ export class WalReader {
     const prevLo = (b[rel + 8]! | (b[rel + 9]! << 8) | (b[rel + 10]! << 16) | (b[rel + 11]! << 24)) >>> 0
     const prevHi = (b[rel + 12]! | (b[rel + 13]! << 8) | (b[rel + 14]! << 16) | (b[rel + 15]! << 24)) >>> 0
     if (prevLo !== this.prevLo || prevHi !== this.prevHi) return false
-    if (!crcMatches(this.winArena, b, rel, total)) return false
+    const arena = this.winArena
+    if (arena !== undefined && total < NATIVE_CRC_FROM ? !arena.checkAt(this.winAddress + rel, total) : !crcMatches(undefined, b, rel, total)) return false
     const rec = this.record
     rec.buf = b
     rec.off = rel
