@@ -80,6 +80,11 @@ for (const version of pgVersions()) {
         child.kill('SIGKILL')
         const {signal} = await child.exited
         kills.push(`${delay} ms (${signal ?? 'exited'})`)
+        // Whatever the moment: at most one .partial, and it comes after every complete segment.
+        const files = (await listDir(dir)).filter((f) => parseWalFileName(f.replace('.partial', ''), SEGMENT))
+        const partials = files.filter((f) => f.endsWith('.partial'))
+        t.true(partials.length <= 1, `after the kill at ${delay} ms: ${partials.join(', ')}`)
+        if (partials.length === 1) t.is(files.at(-1), partials[0], 'the .partial is the newest file')
       }
     } finally {
       await load.stop()

@@ -251,8 +251,10 @@ export class WalStreamer {
       }
       if (this.statusDue) {
         this.statusDue = false
+        // Flush even when the flush position is not reported: the write position sent must be
+        // in the file, not in a buffer of the sink's.
         await this.writeBatch(stream)
-        await (this.reportFlush ? this.flushSink() : this.drain())
+        await this.flushSink()
         stream.report({written: this.written, flushed: this.flushed}, true)
       }
 
@@ -273,7 +275,7 @@ export class WalStreamer {
         if (pulled.replyRequested) {
           // The server wants to know where we are (e.g. it is shutting down): be exact.
           await this.writeBatch(stream)
-          await (this.reportFlush ? this.flushSink() : this.drain())
+          await this.flushSink()
           stream.report({written: this.written, flushed: this.flushed}, true)
         }
         this.emitProgress()

@@ -21,8 +21,10 @@ import type {WalSink} from './wal-sink.js'
  * - flush() fsyncs the open segment (and, the first time, the directory, so the file itself
  *   survives a crash) and reports how far WAL is durable;
  * - a completed segment is finished (fsync, close, rename, directory fsync) in the background
- *   while the next one is being written — pg_receivewal waits for that fsync; finishing runs
- *   strictly in order, so a segment never becomes final before the one preceding it.
+ *   while WAL for the next one keeps arriving — pg_receivewal stops receiving for that fsync.
+ *   The next segment's file is only created once the previous one has its final name (its
+ *   WAL waits in memory until then, up to a bound): there is never a .partial after an
+ *   unfinished segment, so a restart — which continues after the newest file — cannot skip one.
  *
  * Writes are synchronous on purpose, as in pg_receivewal: the loop waits for each write
  * anyway, and on a busy machine every hop to libuv's thread pool and back costs a scheduler
@@ -60,35 +62,39 @@ interface OpenSegment {
   segno: bigint
   /** Final name (with compression suffix, without .partial). */
   name: string
-  fd: number
+  /** Undefined until the file exists (see above); writes wait in `held` meanwhile. */
+  fd?: number
+  held: Array<{data: Buffer; position: number}>
+  heldBytes: number
   /** Uncompressed bytes of the segment written so far (all from its start). */
   written: number
   /** Uncompressed bytes known durable. */
   flushed: number
   encoder?: SegmentEncoder
-  /** Compressed files: append position. */
+  /** Bytes in the file: the append position of a compressed file. */
   fileBytes: number
   /** The directory was fsynced since the file was created. */
   entryDurable: boolean
 }
 
+const PARTIAL = '.partial'
+const ZEROS = Buffer.alloc(1024 * 1024)
+/** WAL held in memory while the previous segment is being finished; past it, writes wait. */
+const MAX_HELD_BYTES = 8 * 1024 * 1024
+
 const fsyncAsync = promisify(fsync)
 const closeAsync = promisify(close)
 const renameAsync = promisify(rename)
-/** Segments being finished in the background at most; more and write() waits. */
-const MAX_FINISHING = 2
-
-const PARTIAL = '.partial'
-const ZEROS = Buffer.alloc(1024 * 1024)
 
 export class WalDirectorySink implements WalSink {
   private readonly sync: boolean
   private readonly suffix: string
   private current?: OpenSegment
   private durable: Lsn = 0n
-  /** Completed segments being finished, in order; rejected once one fails. */
-  private finishing: Promise<void> = Promise.resolve()
-  private finishingCount = 0
+  /** The completed segment being finished, if any; rejected when that failed. */
+  private finishing?: Promise<void>
+  /** True while `finishing` runs. */
+  private finishingBusy = false
   private failure?: unknown
 
   constructor(private readonly options: WalDirectorySinkOptions) {
@@ -98,7 +104,6 @@ export class WalDirectorySink implements WalSink {
 
   async write(timeline: number, start: Lsn, data: Buffer): Promise<void> {
     this.throwIfFailed()
-    if (this.finishingCount >= MAX_FINISHING) await this.finished()
     const {segmentSize} = this.options
     let position = start
     let offset = 0
@@ -111,19 +116,23 @@ export class WalDirectorySink implements WalSink {
         if (inSegment !== 0) {
           throw new ReplError('PROTOCOL_ERROR', `WAL for segment ${walFileName(timeline, segno, segmentSize)} must start at its beginning, got offset ${inSegment}`)
         }
-        segment = this.openSegment(timeline, segno)
+        segment = this.startSegment(timeline, segno)
       }
       if (inSegment !== segment.written) {
         throw new ReplError('PROTOCOL_ERROR', `Non-contiguous write to ${segment.name}: offset ${inSegment}, expected ${segment.written}`)
       }
+      if (segment.fd === undefined && (!this.finishingBusy || segment.heldBytes >= MAX_HELD_BYTES)) await this.createFile(segment)
       const n = Math.min(data.length - offset, segmentSize - inSegment)
       const piece = data.subarray(offset, offset + n)
-      if (segment.encoder) this.append(segment, segment.encoder.push(piece))
-      else this.io(`Cannot write WAL file "${this.partialName(segment)}"`, () => writeAll(segment.fd, piece, inSegment))
+      if (segment.encoder) {
+        for (const out of segment.encoder.push(piece)) this.put(segment, out, segment.fileBytes)
+      } else {
+        this.put(segment, piece, inSegment)
+      }
       segment.written += n
       offset += n
       position += BigInt(n)
-      if (segment.written === segmentSize) this.completeSegment(segment)
+      if (segment.written === segmentSize) await this.completeSegment(segment)
     }
   }
 
@@ -131,9 +140,10 @@ export class WalDirectorySink implements WalSink {
     await this.finished()
     const segment = this.current
     if (segment && segment.flushed < segment.written) {
-      if (segment.encoder) this.append(segment, segment.encoder.flush())
+      await this.createFile(segment)
+      if (segment.encoder) for (const out of segment.encoder.flush()) this.put(segment, out, segment.fileBytes)
       if (this.sync) {
-        this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => fdatasyncSync(segment.fd))
+        this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => fdatasyncSync(segment.fd!))
         if (!segment.entryDurable) this.io(`Cannot fsync directory "${this.options.directory}"`, () => this.syncDirectory())
       }
       segment.entryDurable = true
@@ -184,12 +194,32 @@ export class WalDirectorySink implements WalSink {
     return segment.name + PARTIAL
   }
 
-  private openSegment(timeline: number, segno: bigint): OpenSegment {
-    const {directory, segmentSize, compression} = this.options
-    const name = walFileName(timeline, segno, segmentSize) + this.suffix
-    const path = join(directory, name + PARTIAL)
-    const compressed = (compression?.algorithm ?? 'none') !== 'none'
-    const fd = this.io(`Cannot open WAL file "${path}"`, () => {
+  private startSegment(timeline: number, segno: bigint): OpenSegment {
+    const {compression, segmentSize} = this.options
+    const segment: OpenSegment = {
+      timeline,
+      segno,
+      name: walFileName(timeline, segno, segmentSize) + this.suffix,
+      held: [],
+      heldBytes: 0,
+      written: 0,
+      flushed: 0,
+      fileBytes: 0,
+      entryDurable: false,
+    }
+    if ((compression?.algorithm ?? 'none') !== 'none') segment.encoder = createSegmentEncoder(compression!)
+    this.current = segment
+    return segment
+  }
+
+  /** Create (or reopen) the segment's .partial file once the segment before it is final, then write what was held. */
+  private async createFile(segment: OpenSegment): Promise<void> {
+    if (segment.fd !== undefined) return
+    await this.finished()
+    const {directory, segmentSize} = this.options
+    const path = join(directory, this.partialName(segment))
+    const compressed = segment.encoder !== undefined
+    segment.fd = this.io(`Cannot open WAL file "${path}"`, () => {
       // Uncompressed: reopen without truncating (see above). Compressed: start a new stream.
       const fd = openSync(path, compressed ? 'w' : fsc.O_WRONLY | fsc.O_CREAT, 0o600)
       try {
@@ -211,83 +241,83 @@ export class WalDirectorySink implements WalSink {
       }
       return fd
     })
-    const segment: OpenSegment = {timeline, segno, name, fd, written: 0, flushed: 0, fileBytes: 0, entryDurable: false}
-    if (compressed) segment.encoder = createSegmentEncoder(compression!)
-    this.current = segment
-    return segment
+    const held = segment.held
+    segment.held = []
+    segment.heldBytes = 0
+    for (const {data, position} of held) this.put(segment, data, position)
   }
 
-  /** A full segment: fsync, close, rename into place, fsync the directory — queued behind earlier ones. */
-  private completeSegment(segment: OpenSegment): void {
+  /** Write to the file, or hold a copy until the file may exist. */
+  private put(segment: OpenSegment, data: Buffer, position: number): void {
+    if (data.length === 0) return
+    if (segment.fd === undefined) {
+      segment.held.push({data: Buffer.from(data), position})
+      segment.heldBytes += data.length
+    } else {
+      this.io(`Cannot write WAL file "${this.partialName(segment)}"`, () => writeAll(segment.fd!, data, position))
+    }
+    if (position + data.length > segment.fileBytes) segment.fileBytes = position + data.length
+  }
+
+  /** A full segment: fsync, close, rename into place and fsync the directory, in the background. */
+  private async completeSegment(segment: OpenSegment): Promise<void> {
+    if (segment.encoder) for (const out of segment.encoder.end()) this.put(segment, out, segment.fileBytes)
+    await this.createFile(segment)
+    this.current = undefined
     const {directory} = this.options
+    const fd = segment.fd!
     const partial = join(directory, this.partialName(segment))
     const final = join(directory, segment.name)
-    if (segment.encoder) this.append(segment, segment.encoder.end())
-    this.current = undefined
     const startLsn = this.segmentStart(segment)
     const endLsn = startLsn + BigInt(this.options.segmentSize)
     const bytes = segment.encoder ? segment.fileBytes : this.options.segmentSize
-    this.enqueue(async () => {
+    this.finishingBusy = true
+    const finishing = (async () => {
       try {
-        if (this.sync) await this.ioAsync(`Cannot fsync WAL file "${partial}"`, () => fsyncAsync(segment.fd))
+        if (this.sync) await this.ioAsync(`Cannot fsync WAL file "${partial}"`, () => fsyncAsync(fd))
       } finally {
-        await closeAsync(segment.fd).catch(() => {})
+        await closeAsync(fd).catch(() => {})
       }
       await this.ioAsync(`Cannot rename "${partial}" to "${final}"`, () => renameAsync(partial, final))
       if (this.sync) await this.ioAsync(`Cannot fsync directory "${directory}"`, async () => this.syncDirectory())
       this.durable = endLsn
       this.options.onSegment?.({file: segment.name, timeline: segment.timeline, startLsn, endLsn, bytes})
-    }, () => closeAsync(segment.fd).catch(() => {}))
+    })().finally(() => (this.finishingBusy = false))
+    // A failure is raised by the next write(), flush() or close().
+    finishing.catch((err) => (this.failure ??= err))
+    this.finishing = finishing
   }
 
   /** An incomplete segment stays .partial; compressed ones get their trailer so they stay readable. */
   private async closeSegment(segment: OpenSegment): Promise<void> {
     this.current = undefined
+    if (segment.encoder) for (const out of segment.encoder.end()) this.put(segment, out, segment.fileBytes)
+    await this.createFile(segment)
     try {
-      await this.finished()
-      if (segment.encoder) this.append(segment, segment.encoder.end())
       this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => {
-        if (this.sync) fsyncSync(segment.fd)
+        if (this.sync) fsyncSync(segment.fd!)
       })
       this.durable = this.segmentStart(segment) + BigInt(segment.written)
     } finally {
       try {
-        closeSync(segment.fd)
+        closeSync(segment.fd!)
       } catch {
         // Closing after a failed write: the error that matters was already raised.
       }
     }
   }
 
-  /** Run `job` after the finishing queued before it; `skipped` instead when one of those failed. */
-  private enqueue(job: () => Promise<void>, skipped: () => Promise<void>): void {
-    this.finishingCount++
-    this.finishing = this.finishing
-      .then(job, async (err) => {
-        await skipped()
-        throw err
-      })
-      .finally(() => this.finishingCount--)
-    // Remember a failure at once; it is raised by the next write(), flush() or close().
-    this.finishing.catch((err) => (this.failure ??= err))
-  }
-
-  /** Wait until every completed segment is final; raise the first failure. */
+  /** Wait until the completed segment (if any) is final; raise a failure to finish it. */
   private async finished(): Promise<void> {
-    await this.finishing
+    if (this.finishing) {
+      await this.finishing.catch(() => {})
+      this.finishing = undefined
+    }
     this.throwIfFailed()
   }
 
   private throwIfFailed(): void {
     if (this.failure) throw this.failure
-  }
-
-  private append(segment: OpenSegment, pieces: Buffer[]): void {
-    for (const piece of pieces) {
-      if (piece.length === 0) continue
-      this.io(`Cannot write WAL file "${this.partialName(segment)}"`, () => writeAll(segment.fd, piece, segment.fileBytes))
-      segment.fileBytes += piece.length
-    }
   }
 
   private syncDirectory(): void {
