@@ -62,9 +62,9 @@ interface OpenSegment {
   segno: bigint
   /** Final name (with compression suffix, without .partial). */
   name: string
-  /** Undefined until the file exists (see above); writes wait in `held` meanwhile. */
+  /** Undefined until the file exists (see above); its first bytes wait in the sink's hold buffer meanwhile. */
   fd?: number
-  held: Array<{data: Buffer; position: number}>
+  /** Bytes from the start of the file held in memory. */
   heldBytes: number
   /** Uncompressed bytes of the segment written so far (all from its start). */
   written: number
@@ -96,6 +96,8 @@ export class WalDirectorySink implements WalSink {
   /** True while `finishing` runs. */
   private finishingBusy = false
   private failure?: unknown
+  /** Reused for every segment whose file waits (allocated on first use). */
+  private hold?: Buffer
 
   constructor(private readonly options: WalDirectorySinkOptions) {
     this.sync = options.sync ?? true
@@ -121,8 +123,9 @@ export class WalDirectorySink implements WalSink {
       if (inSegment !== segment.written) {
         throw new ReplError('PROTOCOL_ERROR', `Non-contiguous write to ${segment.name}: offset ${inSegment}, expected ${segment.written}`)
       }
-      if (segment.fd === undefined && (!this.finishingBusy || segment.heldBytes >= MAX_HELD_BYTES)) await this.createFile(segment)
       const n = Math.min(data.length - offset, segmentSize - inSegment)
+      // Compressed output can exceed its input a little: leave room.
+      if (segment.fd === undefined && (!this.finishingBusy || segment.heldBytes + n + 65536 > MAX_HELD_BYTES)) await this.createFile(segment)
       const piece = data.subarray(offset, offset + n)
       if (segment.encoder) {
         for (const out of segment.encoder.push(piece)) this.put(segment, out, segment.fileBytes)
@@ -200,7 +203,6 @@ export class WalDirectorySink implements WalSink {
       timeline,
       segno,
       name: walFileName(timeline, segno, segmentSize) + this.suffix,
-      held: [],
       heldBytes: 0,
       written: 0,
       flushed: 0,
@@ -241,18 +243,23 @@ export class WalDirectorySink implements WalSink {
       }
       return fd
     })
-    const held = segment.held
-    segment.held = []
+    const held = segment.heldBytes
     segment.heldBytes = 0
-    for (const {data, position} of held) this.put(segment, data, position)
+    if (held > 0) this.put(segment, this.hold!.subarray(0, held), 0)
   }
 
-  /** Write to the file, or hold a copy until the file may exist. */
+  /** Write to the file, or hold a copy until the file may exist (held bytes always start the file). */
   private put(segment: OpenSegment, data: Buffer, position: number): void {
     if (data.length === 0) return
     if (segment.fd === undefined) {
-      segment.held.push({data: Buffer.from(data), position})
-      segment.heldBytes += data.length
+      const end = position + data.length
+      if (!this.hold || this.hold.length < end) {
+        const bigger = Buffer.allocUnsafe(Math.max(end, MAX_HELD_BYTES))
+        this.hold?.copy(bigger, 0, 0, segment.heldBytes)
+        this.hold = bigger
+      }
+      data.copy(this.hold, position)
+      segment.heldBytes = Math.max(segment.heldBytes, end)
     } else {
       this.io(`Cannot write WAL file "${this.partialName(segment)}"`, () => writeAll(segment.fd!, data, position))
     }
@@ -261,8 +268,8 @@ export class WalDirectorySink implements WalSink {
 
   /** A full segment: fsync, close, rename into place and fsync the directory, in the background. */
   private async completeSegment(segment: OpenSegment): Promise<void> {
-    if (segment.encoder) for (const out of segment.encoder.end()) this.put(segment, out, segment.fileBytes)
     await this.createFile(segment)
+    if (segment.encoder) for (const out of segment.encoder.end()) this.put(segment, out, segment.fileBytes)
     this.current = undefined
     const {directory} = this.options
     const fd = segment.fd!
@@ -291,8 +298,8 @@ export class WalDirectorySink implements WalSink {
   /** An incomplete segment stays .partial; compressed ones get their trailer so they stay readable. */
   private async closeSegment(segment: OpenSegment): Promise<void> {
     this.current = undefined
-    if (segment.encoder) for (const out of segment.encoder.end()) this.put(segment, out, segment.fileBytes)
     await this.createFile(segment)
+    if (segment.encoder) for (const out of segment.encoder.end()) this.put(segment, out, segment.fileBytes)
     try {
       this.io(`Cannot fsync WAL file "${this.partialName(segment)}"`, () => {
         if (this.sync) fsyncSync(segment.fd!)
