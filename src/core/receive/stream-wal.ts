@@ -370,35 +370,35 @@ export class WalStreamer {
   }
 
   /** An event that is already buffered, else NOT_READY (never waits for the network). */
-  private async pullIfReady(stream: PhysicalStream): Promise<Pulled | typeof NOT_READY> {
-    const p = this.nextEvent(stream)
-    try {
-      // A settled `p` wins the race: its reaction is queued before NOT_READY_NOW's.
-      const r = await Promise.race([p, NOT_READY_NOW])
-      if (r !== NOT_READY) this.pending = undefined
-      return r
-    } catch (err) {
-      this.pending = undefined
-      throw err
-    }
+  private pullIfReady(stream: PhysicalStream): Promise<Pulled | typeof NOT_READY> {
+    // A settled `next` wins the race: its reaction is queued before NOT_READY_NOW's.
+    return this.settle(Promise.race([this.nextEvent(stream), NOT_READY_NOW]), NOT_READY)
   }
 
   /** The next event, or WAKE when a timer, signal or stopAt() needs the loop's attention. */
   private async pullOrWake(stream: PhysicalStream): Promise<Pulled | typeof WAKE> {
     if (this.stopRequested || this.statusDue) return WAKE
-    const p = this.nextEvent(stream)
+    const next = this.nextEvent(stream)
     try {
-      const r = await new Promise<Pulled | typeof WAKE>((resolve, reject) => {
+      const woken = new Promise<Pulled | typeof WAKE>((resolve, reject) => {
         this.wake = () => resolve(WAKE)
-        p.then(resolve, reject)
+        next.then(resolve, reject)
       })
-      if (r !== WAKE) this.pending = undefined
+      return await this.settle(woken, WAKE)
+    } finally {
+      this.wake = undefined
+    }
+  }
+
+  /** The pending next() is used up unless `marker` came first (it then stays pending for later). */
+  private async settle<M extends symbol>(result: Promise<Pulled | M>, marker: M): Promise<Pulled | M> {
+    try {
+      const r = await result
+      if (r !== marker) this.pending = undefined
       return r
     } catch (err) {
       this.pending = undefined
       throw err
-    } finally {
-      this.wake = undefined
     }
   }
 
