@@ -3,7 +3,7 @@ import {stat} from 'node:fs/promises'
 import {ReplError, ServerError, fromSystemError} from '../errors.js'
 import type {PgConnection} from '../pg/connection.js'
 import {identifySystem, walSegmentSize} from '../replication/commands.js'
-import {formatLsn, type Lsn} from '../wal/lsn.js'
+import type {Lsn} from '../wal/lsn.js'
 import type {WalCompression} from './segment-compression.js'
 import {WalStreamer, type StreamWalEvent} from './stream-wal.js'
 import {findStartPosition, type StartPosition} from './streaming-start.js'
@@ -185,8 +185,4 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms)
     signal?.addEventListener('abort', done, {once: true})
   })
-}
-
-export function describeResult(r: ReceiveWalResult): string {
-  return `${r.reason === 'endpos' ? 'Reached the end position' : 'Stopped'} at ${formatLsn(r.written)} on timeline ${r.timeline}`
 }
