@@ -114,7 +114,8 @@ export const crc32cEngine = native ? 'native+table' : 'table'
 // The same slicing-by-16 loop compiled to WebAssembly runs ~1.7x faster than in JS (no bounds
 // checks, no tagging), but only on bytes inside its linear memory. A CrcArena is such a
 // memory: the reader allocates its read buffers from one, so records are checked where they
-// were read. The memory is shared, so a worker thread can check records in parallel.
+// were read. Each thread makes its own arena; the memory is not shared, because typed arrays
+// over shared (growable) memory are slower to index in V8, and indexing is the reader's work.
 //
 // The module is assembled here from a short instruction list rather than shipped as a binary.
 
@@ -207,8 +208,8 @@ function wasmModuleBytes(pages: number): Uint8Array {
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32]]), ...vec([[I32]])], [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])]])),
-    // imported shared memory: flags 0x03 = has maximum, shared
-    ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x03, ...uleb(pages), ...uleb(pages)]])),
+    // imported memory: flags 0x01 = has maximum
+    ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x01, ...uleb(pages), ...uleb(pages)]])),
     ...section(3, vec([uleb(0), uleb(1)])),
     ...section(7, vec([[...str('crc'), 0x00, 0], [...str('check'), 0x00, 1]])),
     ...section(10, vec([[...uleb(func.length), ...func], [...uleb(check.length), ...check]])),
@@ -236,7 +237,7 @@ declare global {
   }
 }
 
-/** A fixed-size shared memory whose buffers can be checked with the WebAssembly engine. */
+/** A fixed-size memory whose buffers can be checked with the WebAssembly engine. */
 export class CrcArena {
   readonly memory: WebAssembly.Memory
   readonly pages: number
@@ -256,17 +257,12 @@ export class CrcArena {
     if (process.env.REPL_CRC32C === 'js') return undefined
     try {
       const pages = Math.ceil((ARENA_START + bytes + 4096) / 65536)
-      const memory = new WebAssembly.Memory({initial: pages, maximum: pages, shared: true})
+      const memory = new WebAssembly.Memory({initial: pages, maximum: pages})
       new Int32Array(memory.buffer, TABLE_BASE, TABLE.length).set(TABLE)
       return new CrcArena(memory, pages, instantiate(memory, pages))
     } catch {
       return undefined
     }
-  }
-
-  /** Attach to an arena created elsewhere (a worker thread). */
-  static attach(memory: WebAssembly.Memory, pages: number): CrcArena {
-    return new CrcArena(memory, pages, instantiate(memory, pages))
   }
 
   /** A buffer inside the arena; throws when the arena is full. */

@@ -103,9 +103,15 @@ export async function dumpWal(req: DumpRequest, out: OutputBuffer): Promise<Dump
   const workers = chooseWorkers(req)
   if (workers > 0) return parallelDump(req, out, workers)
   const sink = new RecordSink(req.format, req.filter, out)
-  const reader = new WalReader(req.source, {start: req.start, end: req.end, follow: req.follow, signal: req.signal})
+  const reader = new WalReader(req.source, {start: req.start, end: req.end, follow: req.follow, signal: req.signal, blocks: needsBlocks(req.format, req.filter)})
   const r = await drain(reader, sink, out, req.limit ?? 0)
   return {stats: sink.stats, version: reader.version, shown: sink.shown, firstRecordLsn: reader.firstRecordLsn, failure: r.failure, interrupted: reader.interrupted}
+}
+
+/** Printing shows block references, and so do some filters; statistics alone never need them. */
+function needsBlocks(format: DumpFormat, filter: RecordFilter | undefined): boolean {
+  if (format.output === 'text' || format.output === 'json') return true
+  return filter !== undefined && (filter.relation !== undefined || filter.block !== undefined || filter.fork !== undefined || filter.fullPageImage === true)
 }
 
 /** Feed every record of `reader` to `sink`, writing `out` as it fills; closes the reader. */
@@ -227,10 +233,11 @@ export function taskChunkPool(segmentSize: number): ChunkPool {
 /** Read one task's records (on a worker thread). */
 export async function runTask(config: WorkerConfig, task: TaskRequest, pool: ChunkPool): Promise<TaskResult> {
   const source = new WalDirectory(config.directory, config.segmentSize, config.timeline)
-  const reader = new WalReader(source, {start: task.start, end: config.end, stopAt: task.stopAt, pool, chunkSize: pool.chunkSize, prefetch: TASK_PREFETCH})
+  const filter = deserializeFilter(config.filter)
+  const reader = new WalReader(source, {start: task.start, end: config.end, stopAt: task.stopAt, pool, chunkSize: pool.chunkSize, prefetch: TASK_PREFETCH, blocks: needsBlocks(config.format, filter)})
   const chunks: Buffer[] = []
   const out = config.format.output === 'text' || config.format.output === 'json' ? OutputBuffer.collecting(chunks) : undefined
-  const sink = new RecordSink(config.format, deserializeFilter(config.filter), out)
+  const sink = new RecordSink(config.format, filter, out)
   let records = 0
   let firstPrev: number | undefined
   let reachedEnd = false
@@ -404,6 +411,7 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
       start: handover.from,
       end,
       signal: req.signal,
+      blocks: needsBlocks(req.format, req.filter),
       ...(handover.previous === undefined ? {} : {previousRecord: handover.previous}),
     })
     const r = await drain(reader, sink, out, 0)

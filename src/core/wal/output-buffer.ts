@@ -21,7 +21,9 @@ export class OutputBuffer {
 
   /** A buffer whose flushed chunks are appended to `chunks` (to hand them to another thread). */
   static collecting(chunks: Buffer[], capacity = 1 << 18): OutputBuffer {
-    return new OutputBuffer({write: (c: Buffer) => chunks.push(c) > 0} as unknown as NodeJS.WritableStream, capacity)
+    const out = new OutputBuffer({write: (c: Buffer) => chunks.push(c) > 0} as unknown as NodeJS.WritableStream, capacity)
+    out.keepsChunks = true
+    return out
   }
 
   /** Write bytes formatted elsewhere straight to the stream (after what is buffered). */
@@ -140,11 +142,15 @@ export class OutputBuffer {
   flush(): void {
     if (this.len === 0) return
     const chunk = this.buf.subarray(0, this.len)
-    // The stream keeps the chunk: continue in a fresh buffer rather than overwrite it.
-    this.buf = Buffer.allocUnsafe(this.capacity)
     this.len = 0
     if (!this.out.write(chunk)) this.waiting = true
+    // A stream that queued the chunk keeps it: continue in a fresh buffer then. Files and
+    // /dev/null are written synchronously (nothing queued), and the buffer is free again.
+    if (this.keepsChunks || (this.out as {writableLength?: number}).writableLength !== 0) this.buf = Buffer.allocUnsafe(this.capacity)
   }
+
+  /** True for collectors that hold on to what is written (collecting()). */
+  private keepsChunks = false
 
   /** Wait until the stream accepts more (after flush()). */
   async drain(): Promise<void> {

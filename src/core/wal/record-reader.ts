@@ -46,6 +46,9 @@ export interface WalReaderOptions {
   chunkSize?: number
   /** Chunks read ahead while records are decoded. */
   prefetch?: number
+  /** Decode block references of every record at once (printing needs them); otherwise they
+   * are decoded when first used, and statistics never use them. */
+  blocks?: boolean
   /** Where read buffers come from (chunkSize must match; one reader at a time); a private
    * pool otherwise. */
   pool?: ChunkPool
@@ -157,6 +160,7 @@ export class WalReader {
   private readonly followIntervalMs: number
   private readonly signal: AbortSignal | undefined
   private readonly stopAt: number
+  private readonly decodeBlocks: boolean
   /** Continuing another reader's work (previousRecord given): no locating, exact checks. */
   private readonly continuing: boolean
 
@@ -216,6 +220,7 @@ export class WalReader {
     this.followIntervalMs = options.followIntervalMs ?? 1000
     this.signal = options.signal
     this.stopAt = options.stopAt ?? Number.POSITIVE_INFINITY
+    this.decodeBlocks = options.blocks ?? false
     this.continuing = options.previousRecord !== undefined
     this.prefetchDepth = this.follow ? 0 : (options.prefetch ?? 3)
     this.pool = options.pool ?? new ChunkPool(this.chunkSize, this.prefetchDepth + 2)
@@ -435,8 +440,12 @@ export class WalReader {
     rec.info = b[rel + 16]!
     rec.rmid = rmid
     rec.timeline = this.pageTli
-    if (decodeRecordBody(rec) !== undefined) return false
-    rec.resetBlocks()
+    if (this.decodeBlocks) {
+      if (rec.decodeWithBlocks() !== undefined) return false
+    } else {
+      if (decodeRecordBody(rec) !== undefined) return false
+      rec.resetBlocks()
+    }
     let end = this.pos + ((total + 7) & ~7)
     if (rmid === 0 && (rec.info & 0xf0) === XLOG_SWITCH) end = Math.ceil(end / this.segmentSize) * this.segmentSize
     rec.endLsn = end
@@ -562,9 +571,9 @@ export class WalReader {
     rec.info = b[o + 16]!
     rec.rmid = b[o + 17]!
     rec.timeline = tli
-    const err = decodeRecordBody(rec)
+    const err = this.decodeBlocks ? rec.decodeWithBlocks() : decodeRecordBody(rec)
     if (err) return this.fail(err)
-    rec.resetBlocks()
+    if (!this.decodeBlocks) rec.resetBlocks()
     if (rec.rmid === 0 && (rec.info & 0xf0) === XLOG_SWITCH) {
       // The rest of the segment is unused: the next record starts the next segment.
       end = Math.ceil(end / this.segmentSize) * this.segmentSize

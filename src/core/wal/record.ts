@@ -145,9 +145,16 @@ export class WalRecord {
     return this.buf.slice(this.off + this.mainDataOffset, this.off + this.mainDataOffset + this.mainDataLength)
   }
 
-  /** Called by the reader after it validated the record with decodeRecordBody(rec, false). */
+  /** Called by the reader after it validated the record with decodeRecordBody(rec). */
   resetBlocks(): void {
     this.blocksDecoded = false
+  }
+
+  /** Validate and decode in one pass, block references included (when they will be used). */
+  decodeWithBlocks(): string | undefined {
+    const err = decodeRecordBody(this, this.blockRefs)
+    this.blocksDecoded = err === undefined
+    return err
   }
 
   private decodeBlocks(): void {

@@ -100,7 +100,7 @@ const HEX_DIGITS = ascii('0123456789ABCDEF')
 /** The same as a string (tests, single records). */
 export function formatRecord(rec: WalRecord, bkpDetails: boolean): string {
   const chunks: Buffer[] = []
-  const out = new OutputBuffer({write: (c: Buffer) => chunks.push(c) > 0} as unknown as NodeJS.WritableStream, 4096)
+  const out = OutputBuffer.collecting(chunks, 4096)
   writeRecord(out, rec, bkpDetails)
   out.flush()
   return Buffer.concat(chunks).toString('utf8')
