@@ -107,30 +107,41 @@ export function formatRecord(rec: WalRecord, bkpDetails: boolean): string {
 }
 
 const BLKREF = ascii('blkref #')
-const REL = ascii(': rel ')
 
+// ": rel 1663/5/16384" per relation, encoded once: a workload touches few relations.
+const relTexts = new Map<number, {spc: number; db: number; text: Buffer}>()
+
+function relText(b: BlockRef): Buffer {
+  const hit = relTexts.get(b.relNumber)
+  if (hit && hit.spc === b.spcOid && hit.db === b.dbOid) return hit.text
+  const text = ascii(`: rel ${b.spcOid}/${b.dbOid}/${b.relNumber}`)
+  if (relTexts.size > 4096) relTexts.clear()
+  relTexts.set(b.relNumber, {spc: b.spcOid, db: b.dbOid, text})
+  return text
+}
+
+/** "blkref #N: rel T/D/R" */
 function writeRel(out: OutputBuffer, id: number, b: BlockRef): void {
-  out.ensure(64)
+  const rel = relText(b)
+  out.ensure(16 + rel.length)
   const buf = out.buf
   let p = putBytes(buf, out.len, BLKREF)
   p = putDec(buf, p, id)
-  p = putBytes(buf, p, REL)
-  p = putDec(buf, p, b.spcOid)
-  buf[p++] = 0x2f
-  p = putDec(buf, p, b.dbOid)
-  buf[p++] = 0x2f
-  out.len = putDec(buf, p, b.relNumber)
+  buf.set(rel, p)
+  out.len = p + rel.length
 }
+
+const BLK = ascii(' blk ')
 
 function writeBlockRefsShort(out: OutputBuffer, rec: WalRecord): void {
   const blocks = rec.blocks
   for (let id = 0; id <= rec.maxBlockId; id++) {
     const b = blocks[id]!
     if (!b.inUse) continue
-    out.ascii(', ')
+    out.char(0x2c).char(0x20)
     writeRel(out, id, b)
     if (b.forkNumber !== 0) out.ascii(' fork ').ascii(b.forkName)
-    out.ascii(' blk ').dec(b.blockNumber)
+    out.bytes(BLK).dec(b.blockNumber)
     if (b.hasImage) out.ascii(b.applyImage ? ' FPW' : ' FPW for WAL verification')
   }
   out.char(0x0a)

@@ -128,26 +128,43 @@ let cachedSecond = Number.NaN
 let cachedDate = ''
 let cachedZone = ''
 
+/** Fill the per-second cache for `usec`; false when beyond what a Date holds. */
+function cacheSecond(usec: number): boolean {
+  const secs = Math.trunc(usec / 1e6) + POSTGRES_EPOCH_UNIX_SECONDS
+  if (secs === cachedSecond) return true
+  const d = new Date(secs * 1000)
+  if (Number.isNaN(d.getTime())) return false
+  const p2 = (n: number): string => String(n).padStart(2, '0')
+  zoneFormatter ??= new Intl.DateTimeFormat('en-US', {timeZoneName: 'short'})
+  cachedZone = zoneFormatter.formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? ''
+  cachedDate = `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`
+  cachedSecond = secs
+  return true
+}
+
 /**
  * pg_waldump's timestamptz_to_str: local time, microseconds, zone abbreviation, e.g.
  * "2024-05-01 12:00:00.123456 UTC". Abbreviations come from Intl and may differ from the C
  * library's for some zones ("GMT+1" rather than "CET"); UTC and US zones agree.
  */
 export function timestamptzText(usec: number): string {
-  const secs = Math.trunc(usec / 1e6) + POSTGRES_EPOCH_UNIX_SECONDS
-  if (secs !== cachedSecond) {
-    const d = new Date(secs * 1000)
-    // Beyond what a Date holds (a damaged record): show the raw value rather than fail.
-    if (Number.isNaN(d.getTime())) return `(timestamp ${usec})`
-    const p2 = (n: number): string => String(n).padStart(2, '0')
-    zoneFormatter ??= new Intl.DateTimeFormat('en-US', {timeZoneName: 'short'})
-    cachedZone = zoneFormatter.formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? ''
-    cachedDate = `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`
-    cachedSecond = secs
-  }
+  // Beyond what a Date holds (a damaged record): show the raw value rather than fail.
+  if (!cacheSecond(usec)) return `(timestamp ${usec})`
   const frac = usec % 1e6
   const fracText = frac < 0 ? `-${String(-frac).padStart(5, '0')}` : String(frac).padStart(6, '0')
   return `${cachedDate}.${fracText} ${cachedZone}`
+}
+
+/** timestamptzText() straight into a writer (commit records: one per transaction). */
+export function writeTimestamptz(out: DescWriter, usec: number): void {
+  const frac = usec % 1e6
+  if (frac < 0 || !cacheSecond(usec)) {
+    out.ascii(timestamptzText(usec))
+    return
+  }
+  out.ascii(cachedDate).ascii('.')
+  for (let d = 100000; d > frac && d > 1; d /= 10) out.ascii('0')
+  out.dec(frac).ascii(' ').ascii(cachedZone)
 }
 
 /** SharedInvalidationMessage is a 16-byte union; its first byte says which member. */

@@ -1,6 +1,6 @@
 import type {WalVersion} from '../page.js'
 import type {WalRecord} from '../record.js'
-import {Fields, identifyFrom, invalidationsText, lsnOf, mainData, relPathAt, SIZE_OF_INVAL_MESSAGE, timestamptzText, type RmgrDesc, fromText} from './common.js'
+import {Fields, identifyFrom, invalidationsText, lsnOf, mainData, relPathAt, SIZE_OF_INVAL_MESSAGE, timestamptzText, writeTimestamptz, type RmgrDesc, fromText} from './common.js'
 
 export const XLOG_XACT_COMMIT = 0x00
 export const XLOG_XACT_PREPARE = 0x10
@@ -271,7 +271,7 @@ export const xactRmgr: RmgrDesc = {
   write(rec, out) {
     const op = rec.info & XLOG_XACT_OPMASK
     // Most commits and aborts carry only their time: print it without parsing the rest.
-    if ((op === XLOG_XACT_COMMIT || op === XLOG_XACT_ABORT) && !(rec.info & XLOG_XACT_HAS_INFO)) out.ascii(timestamptzText(mainData(rec).i64n(0)))
+    if ((op === XLOG_XACT_COMMIT || op === XLOG_XACT_ABORT) && !(rec.info & XLOG_XACT_HAS_INFO)) writeTimestamptz(out, mainData(rec).i64n(0))
     else writeOther(rec, out)
   },
 }
