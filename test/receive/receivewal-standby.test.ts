@@ -5,8 +5,9 @@ import test from 'ava'
 
 import {pgCtlPromote} from '../../src/core/server/pg-ctl.js'
 import {formatLsn, lsnToSegment, parseLsn, segmentOffset, walFileName} from '../../src/core/wal/lsn.js'
+import {runRepl} from '../helpers/cli.js'
 import {pgVersions, startCluster, startStandby, testDir, waitFor, type TestCluster} from '../helpers/cluster.js'
-import {currentLsn, generateWal, listDir, segmentNames, serverSegment, spawnReceivewal, switchSegment, waitForWalsender} from './wal-helpers.js'
+import {currentLsn, generateWal, listDir, seedPreviousSegment, segmentNames, serverSegment, spawnReceivewal, switchSegment, waitForWalsender} from './wal-helpers.js'
 
 /**
  * receivewal in the two roles of a real standby: as a synchronous standby (--synchronous)
@@ -155,6 +156,37 @@ for (const version of pgVersions()) {
     } finally {
       child.kill('SIGTERM')
       await child.exited
+      await standby.destroy()
+    }
+  })
+
+  test.serial(`receivewal resuming exactly at the end of a timeline (switch point on a segment boundary) continues on the next one (PG ${version})`, async (t) => {
+    const primary = clusters.get(version)!
+    const standby = await startStandby(primary)
+    try {
+      // Promote right after replaying a segment switch: the new timeline starts at a segment boundary.
+      const boundary = await switchSegment(primary)
+      await waitFor(async () => (await standby.value(`SELECT pg_last_wal_replay_lsn() >= '${formatLsn(boundary)}'`)) === 't', 30_000, 'standby replay')
+      await pgCtlPromote({binDir: standby.binDir, dataDir: standby.dataDir, runAs: standby.runAs})
+      await waitFor(async () => (await standby.value('SELECT pg_is_in_recovery()')) === 'f', 30_000, 'promotion')
+      const history = (await readFile(join(standby.dataDir, 'pg_wal', '00000002.history'))).toString()
+      const switchpoint = parseLsn(/^1\t([0-9A-F]+\/[0-9A-F]+)/m.exec(history)![1]!)
+      t.is(switchpoint, boundary, 'the switch point is the segment boundary')
+
+      // The archive ends with the last timeline-1 segment: the server answers START_REPLICATION there without streaming.
+      const dir = await testDir('tl-end')
+      await seedPreviousSegment(dir, 1, boundary, SEGMENT)
+      await generateWal(standby, SEGMENT)
+      const endpos = await switchSegment(standby)
+      const r = await runRepl(['receivewal', '-D', dir, ...standby.cliArgs(), '-E', formatLsn(endpos), '-n', '--json'])
+      t.is(r.code, 0, r.stderr)
+      const events = r.jsonLines()
+      t.true(events.some((e) => e.event === 'timeline-switch' && e.from === 1 && e.to === 2 && e.switchLsn === formatLsn(boundary)))
+      t.like(events.at(-1), {event: 'stopped', reason: 'endpos', timeline: 2, lsn: formatLsn(endpos)})
+      const tl2 = segmentNames(2, boundary, endpos, SEGMENT)
+      t.deepEqual((await listDir(dir)).filter((f) => f.startsWith('00000002')), ['00000002.history', ...tl2].sort())
+      for (const name of tl2) t.true((await readFile(join(dir, name))).equals(await serverSegment(standby, name)), name)
+    } finally {
       await standby.destroy()
     }
   })
