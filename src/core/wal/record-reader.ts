@@ -82,6 +82,8 @@ function align8(n: number): number {
   return n + ((8 - (n % 8)) % 8)
 }
 
+const REASSEMBLY_SIZE = 4 * XLOG_BLCKSZ
+
 /**
  * Read buffers of one size, reused across readers (a worker reads many segments in turn).
  * They live in a CRC arena when WebAssembly is available, for the faster checksum engine.
@@ -89,6 +91,7 @@ function align8(n: number): number {
 export class ChunkPool {
   readonly arena: CrcArena | undefined
   private readonly free: Uint8Array[] = []
+  private reassembly: Uint8Array | undefined
 
   constructor(
     readonly chunkSize: number,
@@ -112,8 +115,6 @@ export class ChunkPool {
     if (b.length === this.chunkSize) this.free.push(b)
   }
 
-  private reassembly: Uint8Array | undefined
-
   /** The buffer records spanning pages are gathered in (one per pool: readers take turns). */
   reassemblyBuffer(): Uint8Array {
     if (!this.reassembly) {
@@ -127,8 +128,6 @@ export class ChunkPool {
     return this.reassembly
   }
 }
-
-const REASSEMBLY_SIZE = 4 * XLOG_BLCKSZ
 
 /** How much is read at once past `stopAt`, where only a spanning record's tail is wanted. */
 const TAIL_READ = 64 * 1024
@@ -173,7 +172,6 @@ export class WalReader {
   private readonly pool: ChunkPool
   private readonly prefetches: Prefetch[] = []
   private readonly prefetchDepth: number
-  /** Read buffers live here when WebAssembly is available (faster CRC checks). */
   /** The arena when the current window lives in it, and the window's address there. */
   private winArena: CrcArena | undefined
   private winAddress = 0
