@@ -133,16 +133,33 @@ function writeRel(out: OutputBuffer, id: number, b: BlockRef): void {
 
 const BLK = ascii(' blk ')
 
+const COMMA_BLKREF = ascii(', blkref #')
+const FPW = ascii(' FPW')
+const FPW_VERIFY = ascii(' FPW for WAL verification')
+
 function writeBlockRefsShort(out: OutputBuffer, rec: WalRecord): void {
   const blocks = rec.blocks
   for (let id = 0; id <= rec.maxBlockId; id++) {
     const b = blocks[id]!
     if (!b.inUse) continue
-    out.char(0x2c).char(0x20)
-    writeRel(out, id, b)
-    if (b.forkNumber !== 0) out.ascii(' fork ').ascii(b.forkName)
-    out.bytes(BLK).dec(b.blockNumber)
-    if (b.hasImage) out.ascii(b.applyImage ? ' FPW' : ' FPW for WAL verification')
+    if (b.forkNumber !== 0) {
+      out.ascii(', ')
+      writeRel(out, id, b)
+      out.ascii(' fork ').ascii(b.forkName).bytes(BLK).dec(b.blockNumber)
+      if (b.hasImage) out.bytes(b.applyImage ? FPW : FPW_VERIFY)
+      continue
+    }
+    // The usual main-fork reference, formatted with local position arithmetic.
+    const rel = relText(b)
+    out.ensure(64 + rel.length)
+    const buf = out.buf
+    let p = putBytes(buf, out.len, COMMA_BLKREF)
+    p = putDec(buf, p, id)
+    buf.set(rel, p)
+    p = putBytes(buf, p + rel.length, BLK)
+    p = putDec(buf, p, b.blockNumber)
+    if (b.hasImage) p = putBytes(buf, p, b.applyImage ? FPW : FPW_VERIFY)
+    out.len = p
   }
   out.char(0x0a)
 }
