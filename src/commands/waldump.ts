@@ -75,7 +75,7 @@ Give STARTSEG (and optionally ENDSEG) file names, or --start with --path. A reco
         follow: flags.follow,
         limit: flags.limit,
         filter,
-        format: {output, perRecordStats: perRecord, bkpDetails: flags['bkp-details']},
+        format: {output, bkpDetails: flags['bkp-details']},
         signal: this.signal,
       },
       out,

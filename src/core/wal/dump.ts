@@ -29,8 +29,6 @@ export type DumpOutput = 'text' | 'json' | 'stats' | 'none'
 
 export interface DumpFormat {
   output: DumpOutput
-  /** --stats=record */
-  perRecordStats?: boolean
   /** -b */
   bkpDetails?: boolean
 }
