@@ -10,6 +10,7 @@
  */
 import {execFileSync, spawn} from 'node:child_process'
 import {copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {loadavg} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -92,6 +93,8 @@ async function generate(): Promise<Meta> {
 
 interface Timing {
   seconds: number
+  /** User + system CPU seconds (all threads). */
+  cpu: number
   maxRssKb: number
   stdout: string
 }
@@ -99,16 +102,16 @@ interface Timing {
 /** Run under GNU time for wall clock and peak RSS; stdout to /dev/null unless captured. */
 function timed(cmd: string, args: string[], capture: boolean): Promise<Timing> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%e %M', cmd, ...args], {stdio: ['ignore', capture ? 'pipe' : 'ignore', 'pipe'], env: {...process.env, TZ: 'UTC'}})
+    const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], {stdio: ['ignore', capture ? 'pipe' : 'ignore', 'pipe'], env: {...process.env, TZ: 'UTC'}})
     let out = ''
     let err = ''
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
     child.on('error', reject)
     child.on('close', () => {
-      const m = /(\d+\.\d+) (\d+)\s*$/.exec(err)
+      const m = /(\d+\.\d+) (\d+\.\d+) (\d+\.\d+) (\d+)\s*$/.exec(err)
       if (!m) return reject(new Error(`no timing from ${cmd}: ${err}`))
-      resolve({seconds: Number(m[1]), maxRssKb: Number(m[2]), stdout: out})
+      resolve({seconds: Number(m[1]), cpu: Number(m[2]) + Number(m[3]), maxRssKb: Number(m[4]), stdout: out})
     })
   })
 }
@@ -144,11 +147,13 @@ async function main(): Promise<void> {
     const o = median(ours.map((t) => t.seconds))
     const p = median(theirs.map((t) => t.seconds))
     const ratio = o / p
+    const cpuRatio = median(ours.map((t) => t.cpu)) / median(theirs.map((t) => t.cpu))
     console.log(
       `${mode.name.padEnd(8)} pg_waldump ${p.toFixed(2)} s (${(records / p / 1e6).toFixed(2)} M rec/s, ${Math.max(...theirs.map((t) => t.maxRssKb)) >> 10} MB RSS)` +
         `  repl ${o.toFixed(2)} s (${(records / o / 1e6).toFixed(2)} M rec/s, ${Math.max(...ours.map((t) => t.maxRssKb)) >> 10} MB RSS)` +
-        `  ratio ${ratio.toFixed(2)} (target <= ${mode.target}) ${ratio <= mode.target ? 'OK' : 'MISSED'}`,
+        `  ratio ${ratio.toFixed(2)} (target <= ${mode.target}) ${ratio <= mode.target ? 'OK' : 'MISSED'}; CPU time ratio ${cpuRatio.toFixed(2)}`,
     )
+    console.log(`         runs (s): pg_waldump ${theirs.map((t) => t.seconds.toFixed(2)).join(' ')}; repl ${ours.map((t) => t.seconds.toFixed(2)).join(' ')}; load average ${loadavg()[0]!.toFixed(1)}`)
   }
 }
 

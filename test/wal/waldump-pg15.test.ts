@@ -216,9 +216,16 @@ test('waldump reads gzip, lz4 and .partial segments the same as plain ones', asy
     else if (i % 2 === 0) execFileSync('gzip', ['-1', join(dir, name)])
     else execFileSync('lz4', ['-q', '--rm', '-BD', join(dir, name), join(dir, `${name}.lz4`)])
   })
-  const ours = await runRepl(['waldump', '-p', dir, '-s', f.start, '-e', f.end, '--stats=record'], {env: TZ})
-  t.is(ours.code, 0, ours.stderr)
-  sameLines(t, ours.stdout, plain.theirs, 'compressed segments')
+  // Sequentially, and in parallel (segment tasks read the next compressed segment's start).
+  for (const workers of ['0', '1']) {
+    const ours = await runRepl(['waldump', '-p', dir, '-s', f.start, '--stats=record'], {env: {...TZ, REPL_WAL_WORKERS: workers}})
+    const theirs = pgWaldump(['-p', f.walDir, '-s', f.start, '--stats=record'])
+    t.is(ours.code, 7, ours.stderr)
+    sameLines(t, ours.stdout, theirs.stdout, `compressed segments, ${workers} workers`)
+  }
+  const ranged = await runRepl(['waldump', '-p', dir, '-s', f.start, '-e', f.end, '--stats=record'], {env: TZ})
+  t.is(ranged.code, 0, ranged.stderr)
+  sameLines(t, ranged.stdout, plain.theirs, 'compressed segments')
 })
 
 test('waldump --json prints one object per record with the same positions and descriptions', async (t) => {
