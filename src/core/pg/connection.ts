@@ -85,14 +85,18 @@ export function describeTarget(target: ConnectTarget): string {
 const HIGH_WATER_BYTES = 4 * 1024 * 1024
 
 /**
- * Plain (non-TLS) sockets read into one reused buffer (net's `onread`) instead of a fresh
- * 64 kB buffer per read. The bytes are copied once into a slab where messages are parsed in
- * place (a message never spans slabs, so none is ever concatenated), and payloads are views
- * into the slab. A consumer that takes payloads only until its next read can say so
- * (`lendFrames`): slabs it has finished with are then reused, so bulk transfers (BASE_BACKUP)
- * make no garbage. Otherwise slabs are left to the garbage collector.
+ * Plain (non-TLS) sockets read straight into a slab (net's `onread` with a buffer generator:
+ * before each read the kernel is handed the slab's free space), and messages are parsed in
+ * place there: no copy of the bytes, no buffer per read, and a message never spans slabs, so
+ * none is ever concatenated. Payloads are views into the slab. A consumer that takes payloads
+ * only until its next read can say so (`lendFrames`): slabs it has finished with are then
+ * reused, so bulk transfers (BASE_BACKUP, WAL streaming) make no garbage. Otherwise slabs are
+ * left to the garbage collector. Until the connection takes over the socket (and for the
+ * one-byte SSL answer) reads land in a small scratch buffer and are copied.
  */
-const READ_BUFFER_BYTES = 256 * 1024
+const SCRATCH_BYTES = 16 * 1024
+/** Hand the kernel at least this much room per read; less left in a slab starts a new one. */
+const MIN_READ_BYTES = 64 * 1024
 const SLAB_BYTES = 1024 * 1024
 const SLAB_POOL = 8
 /** As in FrameSplitter: a larger length is a protocol error, not a reason to allocate. */
@@ -106,7 +110,14 @@ interface Slab {
 }
 
 /** A plain socket whose incoming bytes go to whichever handler is installed (views into a reused buffer). */
-type ReadingSocket = Socket & {onChunk?: (view: Buffer) => void}
+type ReadingSocket = Socket & {
+  /** Bytes that landed in the scratch buffer (to be copied). */
+  onChunk?: (view: Buffer) => void
+  /** Where the next read should land; undefined: the scratch buffer. */
+  readRegion?: () => Buffer
+  /** `n` bytes landed at the start of the region readRegion() returned last. */
+  onReadInPlace?: (n: number) => void
+}
 
 /**
  * One frontend/backend protocol connection. Reading is pull-based: `next()` hands out messages
@@ -158,23 +169,41 @@ export class PgConnection {
     this.lending = on
   }
 
-  /** Bytes just read into the shared read buffer: copy into the slab, parse whole messages in place. */
-  private onRead(view: Buffer): void {
+  /** Free space of the current slab for the next read, starting a new slab when it is short. */
+  private readRegion(): Buffer {
     let slab = this.slab
-    if (!slab || slab.buf.length - slab.used < view.length) {
-      const tail = slab ? slab.buf.subarray(this.parsePos, slab.used) : Buffer.alloc(0)
-      // A message larger than a slab gets a slab of its own size (known once its header is in).
-      const pending = tail.length >= 5 ? tail.readInt32BE(1) + 1 : 0
-      const next = this.takeSlab(Math.max(tail.length + view.length, pending))
-      tail.copy(next.buf, 0)
-      next.used = tail.length
+    const tailLength = slab ? slab.used - this.parsePos : 0
+    // A message whose header is in announces its size: make sure it will fit in one slab.
+    const pending = slab && tailLength >= 5 ? slab.buf.readInt32BE(this.parsePos + 1) + 1 : 0
+    const pendingFits = !slab || this.parsePos + Math.max(pending, tailLength) <= slab.buf.length
+    if (!slab || slab.buf.length - slab.used < MIN_READ_BYTES || !pendingFits) {
+      const next = this.takeSlab(Math.max(tailLength + MIN_READ_BYTES, pending))
+      if (slab) slab.buf.copy(next.buf, 0, this.parsePos, slab.used)
+      next.used = tailLength
       const old = slab
       this.slab = slab = next
       this.parsePos = 0
       if (old && old.refs === 0) this.recycle(old)
     }
-    view.copy(slab.buf, slab.used)
-    slab.used += view.length
+    return slab.buf.subarray(slab.used)
+  }
+
+  /** Bytes read into the scratch buffer: copy them into the slab, then parse. */
+  private onRead(view: Buffer): void {
+    let offset = 0
+    while (offset < view.length) {
+      const region = this.readRegion()
+      const n = view.copy(region, 0, offset)
+      offset += n
+      this.onReadInPlace(n)
+      if (this.failure) return
+    }
+  }
+
+  /** `n` new bytes are at the end of the current slab: parse the whole messages among them. */
+  private onReadInPlace(n: number): void {
+    const slab = this.slab!
+    slab.used += n
     const buf = slab.buf
     let pos = this.parsePos
     try {
@@ -265,8 +294,14 @@ export class PgConnection {
 
   private attach(socket: Socket | TLSSocket): void {
     this.socket = socket
-    if (socket === this.rawSocket) (socket as ReadingSocket).onChunk = (view) => this.onRead(view)
-    else socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    if (socket === this.rawSocket) {
+      const reading = socket as ReadingSocket
+      reading.onChunk = (view) => this.onRead(view)
+      reading.readRegion = () => this.readRegion()
+      reading.onReadInPlace = (n) => this.onReadInPlace(n)
+    } else {
+      socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    }
     socket.on('error', (err: Error) => this.fail(socketError(err, this.config.target)))
     socket.on('close', () => {
       if (!this.closing) this.fail(new ReplError('CONNECTION_FAILED', `server closed the connection unexpectedly (${describeTarget(this.config.target)})`, {hint: 'The server may have terminated abnormally, been restarted, or dropped this session.'}))
@@ -625,16 +660,22 @@ function openSocket(target: ConnectTarget, timeoutMs: number, signal?: AbortSign
       reject(new ReplError('INTERRUPTED', 'Interrupted before connecting'))
       return
     }
+    // The generator runs before every read (and once while the socket is being created, hence
+    // the optional chaining): once a connection has taken the socket over, reads land in its slab.
+    const scratch = Buffer.allocUnsafe(SCRATCH_BYTES)
+    let reading: ReadingSocket | undefined
     const onread = {
-      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      buffer: () => reading?.readRegion?.() ?? scratch,
       callback: (n: number, buf: Uint8Array) => {
-        ;(socket as ReadingSocket).onChunk?.(Buffer.from(buf.buffer, buf.byteOffset, n))
+        if (buf === scratch || !reading?.onReadInPlace) reading?.onChunk?.(Buffer.from(buf.buffer, buf.byteOffset, n))
+        else reading.onReadInPlace(n)
         return true
       },
     }
     const socket: Socket = isSocketPath(target.host)
       ? createConnection({path: join(target.host, `.s.PGSQL.${target.port}`), onread})
       : createConnection({host: target.hostaddr || target.host, port: target.port, noDelay: true, onread})
+    reading = socket
     let timer: NodeJS.Timeout | undefined
     const cleanup = () => {
       if (timer) clearTimeout(timer)
