@@ -313,11 +313,11 @@ class WorkerPool {
     this.waiting.clear()
   }
 
-  run(task: TaskRequest): Promise<TaskResult> {
+  run(task: TaskRequest, worker: number): Promise<TaskResult> {
     if (this.failed) return Promise.reject(this.failed)
     return new Promise((resolve, reject) => {
       this.waiting.set(task.id, {resolve, reject})
-      this.workers[task.id % this.workers.length]!.postMessage(task)
+      this.workers[worker]!.postMessage(task)
     })
   }
 
@@ -344,18 +344,53 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
   }
   const pool = new WorkerPool(workerCount, config)
   const mainPool = taskChunkPool(size)
-  // This thread reads every (workers + 1)th segment itself, the workers the others; worker
-  // tasks are handed out a little ahead so their results are ready when their turn comes.
-  const threads = workerCount + 1
   const task = (seg: number): TaskRequest => ({id: seg, start: seg === firstSeg ? start : seg * size, stopAt: (seg + 1) * size})
-  const inFlight = new Map<number, Promise<TaskResult>>()
+  // Segments are handed out in order to whichever thread is free: each worker keeps up to two
+  // queued, and this thread reads one itself whenever the next result to print is not ready,
+  // so no thread waits while there is reading to do. At most `window` results are held.
+  const window = 3 * (workerCount + 1)
+  const results = new Map<number, {done: boolean; result?: TaskResult; promise: Promise<TaskResult>}>()
+  const queued = new Array<number>(workerCount).fill(0)
   let nextSeg = firstSeg
-  const topUp = (current: number): void => {
-    for (; nextSeg <= lastSeg && nextSeg < current + 2 * threads; nextSeg++) {
-      if ((nextSeg - firstSeg) % threads === 0) continue
-      const p = pool.run(task(nextSeg))
-      p.catch(() => undefined)
-      inFlight.set(nextSeg, p)
+  const hand = (emitting: number): void => {
+    for (let w = 0; w < workerCount; w++) {
+      while (queued[w]! < 2 && nextSeg <= lastSeg && nextSeg < emitting + window) {
+        const seg = nextSeg++
+        queued[w]!++
+        const entry: {done: boolean; result?: TaskResult; promise: Promise<TaskResult>} = {done: false, promise: pool.run(task(seg), w)}
+        entry.promise.then(
+          (r) => {
+            entry.done = true
+            entry.result = r
+            queued[w]!--
+          },
+          () => {
+            entry.done = true
+            queued[w]!--
+          },
+        )
+        results.set(seg, entry)
+      }
+    }
+  }
+  const next = async (seg: number): Promise<TaskResult> => {
+    for (;;) {
+      hand(seg)
+      const entry = results.get(seg)
+      if (entry === undefined) {
+        // Not handed out (the workers are full): read it here.
+        nextSeg = seg + 1
+        return runTask(config, task(seg), mainPool)
+      }
+      if (entry.done) return entry.promise
+      // A worker is still on it: read a later segment here meanwhile.
+      if (nextSeg <= lastSeg && nextSeg < seg + window) {
+        const own = nextSeg++
+        const result = await runTask(config, task(own), mainPool)
+        results.set(own, {done: true, result, promise: Promise.resolve(result)})
+        continue
+      }
+      await entry.promise.catch(() => undefined)
     }
   }
   let version: WalVersion | undefined
@@ -368,9 +403,8 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
   try {
     for (let seg = firstSeg; seg <= lastSeg; seg++) {
       if (req.signal?.aborted) return {stats, version, shown, firstRecordLsn, failure, interrupted: true}
-      topUp(seg)
-      const r = (seg - firstSeg) % threads === 0 ? await runTask(config, task(seg), mainPool) : await inFlight.get(seg)!
-      inFlight.delete(seg)
+      const r = await next(seg)
+      results.delete(seg)
       const fits = seg === firstSeg ? r.records > 0 : last !== undefined && seamHolds(last, r, size)
       if (!fits && !(r.failure && r.records === 0 && seg === firstSeg)) {
         handover = last?.lastLsn === undefined ? {from: start, previous: undefined} : {from: last.nextLsn, previous: last.lastLsn}
