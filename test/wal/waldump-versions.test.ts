@@ -51,6 +51,8 @@ for (const major of pgVersions()) {
     const txid = Number(BigInt(xid) % 2n ** 32n)
     const inserts = records.filter((r) => r.rmgr === 'Heap' && r.type.startsWith('INSERT') && r.xid === txid && r.blocks[0]?.rel.endsWith(`/${relfilenode}`))
     t.is(inserts.length, ROWS, 'one heap INSERT per row on the table\'s relfilenode')
+    // Descriptions follow the version's wording: "off 5 flags 0x00" until 15, "off: 5, flags: 0x00" after.
+    t.regex(inserts[1]!.description, major >= 16 ? /^off: \d+, flags: 0x[0-9A-F]{2}$/ : /^off \d+ flags 0x[0-9A-F]{2}$/)
     t.true(inserts.every((r) => r.lsn < Number(parseLsn(start))))
     const commit = records.find((r) => r.rmgr === 'Transaction' && r.type === 'COMMIT' && r.xid === txid)
     t.truthy(commit, `commit record of xid ${txid}`)
