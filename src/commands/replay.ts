@@ -78,7 +78,7 @@ function describeResult(r: ReplayResult): string[] {
   const lines: string[] = []
   const t = r.target
   lines.push(`Backup: ${r.dataDir}, replay from ${r.backup.startLsn} on timeline ${r.backup.timeline}${r.backup.consistentLsn ? ` (consistent at ${r.backup.consistentLsn})` : ''}`)
-  lines.push(`Target: ${describeTargetJson(t)}${['lsn', 'time', 'xid'].includes(String(t.type)) ? (t.inclusive ? ', inclusive' : ', exclusive') : ''}; timeline ${t.targetTimeline}${t.timeline === 'latest' ? ' (latest)' : ''}; then ${t.action}`)
+  lines.push(`Target: ${t.description}${['lsn', 'time', 'xid'].includes(String(t.type)) ? (t.inclusive ? ', inclusive' : ', exclusive') : ''}; timeline ${t.targetTimeline}${t.timeline === 'latest' ? ' (latest)' : ''}; then ${t.action}`)
   lines.push(`WAL: ${r.wal.from} to ${r.wal.to} (${formatBytes(r.wal.bytes)}) in ${r.wal.segments} segment${r.wal.segments === 1 ? '' : 's'}`)
   for (const tl of r.wal.timelines) {
     const sources = [tl.fromArchive ? `${tl.fromArchive} from ${r.walDir}` : '', tl.fromBackup ? `${tl.fromBackup} from the backup's pg_wal` : ''].filter(Boolean).join(', ')
@@ -100,21 +100,4 @@ function describeResult(r: ReplayResult): string[] {
   if (o.lastTransactionTime) lines.push(`Last replayed transaction: ${o.lastTransactionTime}`)
   lines.push(`Server: PostgreSQL ${r.server!.binaries.version} on port ${r.server!.port}, ${state} (log: ${r.server!.logFile})`)
   return lines
-}
-
-function describeTargetJson(t: ReplayResult['target']): string {
-  switch (t.type) {
-    case 'lsn':
-      return `LSN ${t.value}`
-    case 'time':
-      return `time ${t.value}`
-    case 'xid':
-      return `transaction ${t.value}`
-    case 'name':
-      return `restore point "${t.value}"`
-    case 'immediate':
-      return 'consistency (immediate)'
-    default:
-      return 'all archived WAL'
-  }
 }

@@ -1,13 +1,14 @@
+import {spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
-import {copyFile, open, readdir, readFile, rm} from 'node:fs/promises'
+import {appendFile, copyFile, open, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import test from 'ava'
 
 import {lsnToSegment, segmentOffset, walFileName} from '../../src/core/wal/lsn.js'
-import {runRepl} from '../helpers/cli.js'
-import {pgVersions, type TestCluster} from '../helpers/cluster.js'
-import {copyArchive, copyBackup, lsnOf, markerIds, pitrScenario, primaryForReplay, replayCopy, SEGMENT_SIZE, stopReplayedServers, type Scenario} from './helpers.js'
+import {BIN, runRepl} from '../helpers/cli.js'
+import {freePort, pgVersions, TestCluster, waitFor} from '../helpers/cluster.js'
+import {clusterState, copyArchive, copyBackup, lsnOf, markerIds, pitrScenario, primaryForReplay, replayCopy, SEGMENT_SIZE, stopReplayedServers, type Scenario} from './helpers.js'
 
 /**
  * The WAL chain check and what replay does at the edges of an archive: gaps, damage at the
@@ -176,6 +177,38 @@ for (const version of pgVersions()) {
       t.is(current.r.json().result.timeline, 3, 'timeline 2 exists in the archive: the next free ID is 3')
     } finally {
       await current.server.destroy()
+    }
+  })
+
+  test.serial(`Ctrl-C during replay stops the server, which stays in recovery, and the next run finishes the job (PG ${version})`, async (t) => {
+    const s = scenarios.get(version)!
+    const dir = await copyBackup(s.backup)
+    // Holds replay at the first commit after consistency, so there is time to interrupt.
+    await appendFile(join(dir, 'postgresql.conf'), "recovery_min_apply_delay = '1h'\n")
+    const port = await freePort()
+    const child = spawn(process.execPath, [BIN, 'replay', '-D', dir, '--wal-dir', s.archive, '--port', String(port)], {stdio: ['ignore', 'ignore', 'pipe']})
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+    await waitFor(async () => /consistent recovery state reached/.test(await readFile(`${dir}.log`, 'utf8').catch(() => '')), 60_000, 'replay to start')
+    child.kill('SIGINT')
+    t.is(await exited, 130, stderr)
+    t.regex(stderr, /Interrupted: stopped the server, which stays in recovery/)
+    t.regex(stderr, /hint: Run repl replay again to continue/)
+    t.is(await clusterState(dir), 'shut down in recovery')
+    t.false(existsSync(`${dir}.replay-wal`), 'the staging directory is gone')
+
+    const conf = await readFile(join(dir, 'postgresql.conf'), 'utf8')
+    await writeFile(join(dir, 'postgresql.conf'), conf.replace(/^recovery_min_apply_delay.*$/m, ''))
+    const again = await runRepl(['replay', '-D', dir, '--wal-dir', s.archive, '--port', String(port), '--json'], {timeoutMs: 120_000})
+    const p = primaries.get(version)!
+    const server = new TestCluster(version, p.binDir, join(dir, '..'), dir, p.socketDir, `${dir}.log`, port, p.runAs)
+    try {
+      t.is(again.code, 0, again.stderr)
+      t.is(again.json().backup.from, 'pg_control', 'resumed from the restartpoint')
+      t.deepEqual(await markerIds(server), [1, 2, 3, 4])
+    } finally {
+      await server.destroy()
     }
   })
 

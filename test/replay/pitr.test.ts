@@ -1,7 +1,7 @@
 import test, {type ExecutionContext} from 'ava'
 
 import {runRepl} from '../helpers/cli.js'
-import {pgVersions, type TestCluster} from '../helpers/cluster.js'
+import {pgVersions, waitFor, type TestCluster} from '../helpers/cluster.js'
 import {clusterState, markerIds, pitrScenario, primaryForReplay, replayCopy, stopReplayedServers, type Scenario} from './helpers.js'
 
 /**
@@ -65,6 +65,10 @@ for (const version of pgVersions()) {
       await assertRows(t, inclusive, [1, 2, 3])
       t.regex(inclusive.r.json().result.stoppedBy, /recovery stopping after WAL location/)
       await assertPaused(t, inclusive)
+      // repl has exited; resuming promotes the paused server on its own.
+      await inclusive.server.query('SELECT pg_wal_replay_resume()')
+      await waitFor(async () => (await inclusive.server.value('SELECT pg_is_in_recovery()::text')) === 'false', 30_000, 'promotion after resume')
+      t.deepEqual(await markerIds(inclusive.server), [1, 2, 3])
     } finally {
       await inclusive.server.destroy()
     }

@@ -1,22 +1,21 @@
-import {readFile} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 
 import {defaultSuperuser, ensureAdminAccess} from '../cluster/admin-access.js'
-import {configuredListen} from '../cluster/server-start.js'
 import {serverPaths, serverSummary, type ServerRunOptions, type ServerSummary, type ServerTarget} from '../cluster/server-target.js'
 import {ReplError} from '../errors.js'
-import {locatePgBinariesForMajor} from '../server/binaries.js'
-import {parseConfSettings, readAutoConf} from '../server/config-files.js'
-import {assertReachable, claimDataDir, inspectDataDir} from '../server/data-dir.js'
-import {resolveRunAsUser} from '../server/os-user.js'
-import {configValue} from '../server/pg-ctl.js'
+import {locatePgBinariesForMajor, type PgBinaries} from '../server/binaries.js'
+import {assertReachable, inspectDataDir} from '../server/data-dir.js'
+import {resolveRunAsUser, type RunAsUser} from '../server/os-user.js'
+import {assertPortFree} from '../server/port-check.js'
 import {runningPostmaster} from '../server/postmaster.js'
 import {readBackupStart} from './backup-start.js'
+import {handOverDataDir} from './hand-over.js'
 import {checkWalChain} from './chain-check.js'
 import {parseRecoveryTarget, parseTargetTimeline, type RecoveryGoal, type TargetAction, type TargetInput} from './recovery-target.js'
 import {chownFiles, removeRecoverySettings, writeRecoveryConfig} from './recovery-config.js'
 import {restoreCommand} from './restore-command.js'
 import {runRecovery, type RecoveryOutcome, type ReplayEvent} from './run-recovery.js'
+import {ServerSettings} from './server-settings.js'
 import {summarizeCheck, type CheckSummary} from './summary.js'
 import {WalStager} from './wal-stager.js'
 
@@ -61,22 +60,27 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     throw new ReplError('INVALID_ARGUMENT', `A server is running in ${dataDir}`, {hint: 'Stop it first (repl stop -D DIR); replay starts the server itself.'})
   }
   const backup = await readBackupStart(dataDir)
-  const zone = options.target.time !== undefined ? await serverTimeZone(dataDir) : 'GMT'
+  const settings = await ServerSettings.read(dataDir)
   const goal: RecoveryGoal = {
-    target: parseRecoveryTarget(options.target, zone),
+    // A time without a zone is read in the server's timezone (from the files: nothing may be touched yet).
+    target: parseRecoveryTarget(options.target, settings.fromFiles('timezone')),
     inclusive: options.inclusive,
     timeline: parseTargetTimeline(options.timeline),
     action: options.action,
   }
 
   progress({type: 'phase', text: `Checking the WAL in ${walDir}`})
+  // Which user and binaries will run the server is looked up meanwhile (the backup and the
+  // archive are not touched by that).
+  const server = options.dryRun ? undefined : lookUpServer(major, options)
+  server?.catch(() => {}) // reported below, after the check's own errors
   const check = await checkWalChain({dataDir, walDir, goal, backup, major, signal: options.signal})
   const summary = summarizeCheck(backup, check)
   progress({type: 'done', text: `Checked ${summary.wal.segments} WAL segments (${summary.wal.timelines.map((t) => `timeline ${t.timeline}`).join(', ')})`})
   const base = {dataDir, walDir, ...summary, warnings: check.warnings}
-  if (options.dryRun) return {...base, dryRun: true}
+  if (!server) return {...base, dryRun: true}
 
-  const runAs = await resolveRunAsUser(options.osUser)
+  const {runAs, binaries} = await server
   const stagingDir = `${dataDir}.replay-wal`
   // Staging starts at once: the first segments are ready by the time the server asks.
   const stager = new WalStager({
@@ -92,23 +96,26 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   let target: ServerTarget
   let port: number
   try {
-    const binaries = await locatePgBinariesForMajor(major, {pgBin: options.pgBin, pgVersion: options.pgVersion, runAs})
     progress({type: 'note', text: `Using ${binaries.description}`})
     target = {binaries, dataDir, runAs, logFile}
     const superuser = options.superuser ?? defaultSuperuser(runAs)
     await assertReachable(dataDir, runAs)
-    // postgres -C insists on the directory's owner and mode: claim it before reading settings.
-    await claimDataDir(dataDir, runAs)
+    // postgres -C (when the settings need it) insists on the directory's owner and mode.
+    await handOverDataDir(dataDir, runAs)
     const ctl = {binDir: binaries.binDir, dataDir, runAs}
-    const [synchronousStandbyNames, listen] = await Promise.all([configValue(ctl, 'synchronous_standby_names'), configuredListen(target)])
-    port = options.port ?? listen.port
+    const [synchronousStandbyNames, configuredPort, listenAddresses] = await Promise.all(
+      ['synchronous_standby_names', 'port', 'listen_addresses'].map((name) => settings.get(name, ctl)),
+    )
+    port = options.port ?? Number(configuredPort)
+    // A taken port is reported before the directory is changed.
+    if (listenAddresses !== '') await assertPortFree(port, listenAddresses!)
     const config = await writeRecoveryConfig({
       dataDir,
       goal: check.goal,
       restoreCommand: restoreCommand({stagingDir, archiveDir: walDir, pid: process.pid}),
       sources: check.sources,
       port: options.port,
-      synchronousStandbyNames,
+      synchronousStandbyNames: synchronousStandbyNames!,
     })
     if (config.removedStandbySignal) progress({type: 'note', text: 'Removed standby.signal: the backup replays archived WAL, it does not follow a primary'})
     await ensureAdminAccess(dataDir, superuser, runAs)
@@ -116,7 +123,6 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     await chownFiles([...config.written, join(dataDir, 'pg_hba.conf'), join(dataDir, 'pg_ident.conf')], runAs)
     outcome = await runRecovery({
       target,
-      listenAddresses: listen.listenAddresses,
       port,
       check,
       backup,
@@ -151,14 +157,9 @@ async function requireBackupDir(dataDir: string): Promise<number> {
   throw new ReplError('INVALID_ARGUMENT', `${dataDir} is not a backup of a PostgreSQL cluster (no PG_VERSION)`, {hint: 'Give the directory repl basebackup wrote.'})
 }
 
-/**
- * The server's `timezone` setting, which it would read a target time without a zone in. Read
- * from the configuration files rather than with postgres -C, which would need the directory
- * handed to the server's user first — and a check must not change anything.
- */
-async function serverTimeZone(dataDir: string): Promise<string> {
-  const conf = parseConfSettings(await readFile(join(dataDir, 'postgresql.conf'), 'utf8').catch(() => ''))
-  return (await readAutoConf(dataDir)).get('timezone') ?? conf.get('timezone') ?? 'GMT'
+async function lookUpServer(major: number, options: ReplayOptions): Promise<{runAs: RunAsUser | undefined; binaries: PgBinaries}> {
+  const runAs = await resolveRunAsUser(options.osUser)
+  return {runAs, binaries: await locatePgBinariesForMajor(major, {pgBin: options.pgBin, pgVersion: options.pgVersion, runAs})}
 }
 
 /** A few segments ahead, at most ~256 MB of staging space. */

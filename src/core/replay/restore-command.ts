@@ -31,7 +31,7 @@ export function restoreCommand(o: RestoreCommandOptions): string {
     'sleep 0.01; done; fi',
     // repl replay is not running (any more): serve what needs no decompression, refuse the rest.
     '[ -x "$w" ] || { echo "repl replay: cannot reach $w" >&2; exit 200; }',
-    '[ -f "$w/$f" ] && exec cp "$w/$f" "$p"',
+    '[ -f "$w/$f" ] && { cp "$w/$f" "$p" && exit 0; echo "repl replay: cannot copy $w/$f" >&2; exit 200; }',
     'for x in .gz .lz4 .partial .gz.partial .lz4.partial; do [ -e "$w/$f$x" ] && { echo "repl replay: $f$x needs repl replay to run; run it again" >&2; exit 200; }; done',
     'exit 1',
   ].join('; ')

@@ -6,7 +6,6 @@ import {logDetails, stopAfterFailure, type ServerTarget} from '../cluster/server
 import {ReplError} from '../errors.js'
 import {DB_STATE} from '../server/pg-control.js'
 import {pgCtlStart} from '../server/pg-ctl.js'
-import {assertPortFree} from '../server/port-check.js'
 import {formatLsn, parseWalFileName, segmentStartLsn, type Lsn} from '../wal/lsn.js'
 import type {BackupStart} from './backup-start.js'
 import type {ChainCheck} from './chain-check.js'
@@ -24,7 +23,6 @@ import type {WalStager} from './wal-stager.js'
 export interface RunRecoveryInput {
   target: ServerTarget
   port: number
-  listenAddresses: string
   check: ChainCheck
   backup: BackupStart
   stager: WalStager
@@ -58,7 +56,6 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
   const {dataDir, logFile} = target
   const action = check.goal.action
   const started = Date.now()
-  if (input.listenAddresses !== '') await assertPortFree(input.port, input.listenAddresses)
   const log = new LogFollower(logFile)
   await log.begin()
   progress({type: 'phase', text: `Starting PostgreSQL ${target.binaries.version} on port ${input.port} (log: ${logFile})`})
@@ -126,9 +123,11 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
   return outcome(check, sample!, await log.text(), Date.now() - started, action)
 }
 
-function outcome(check: ChainCheck, s: ServerSample, logText: string, durationMs: number, action: string): RecoveryOutcome {
+function outcome(check: ChainCheck, sample: ServerSample, logText: string, durationMs: number, action: string): RecoveryOutcome {
   const warnings: string[] = []
-  // After a shutdown only the check can say where replay stopped; the log confirms the stop.
+  // After a shutdown only the check can say where replay stopped (what SQL said is from
+  // before); the log confirms the stop.
+  const s: ServerSample = action === 'shutdown' ? {running: false, controlState: sample.controlState} : sample
   const lsn = s.replayLsn ?? check.replayTo
   if (s.replayLsn !== undefined && s.replayLsn !== check.replayTo) {
     warnings.push(`The server replayed up to ${formatLsn(s.replayLsn)}; the check expected ${formatLsn(check.replayTo)}${s.replayLsn < check.replayTo ? ' (it stopped early: see its log)' : ''}`)

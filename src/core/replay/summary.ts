@@ -1,7 +1,7 @@
 import {formatLsn} from '../wal/lsn.js'
 import type {BackupStart} from './backup-start.js'
 import type {ChainCheck} from './chain-check.js'
-import {targetJson} from './recovery-target.js'
+import {describeTarget, targetJson} from './recovery-target.js'
 import {formatUtc} from './target-time.js'
 
 /**
@@ -10,7 +10,7 @@ import {formatUtc} from './target-time.js'
  */
 export interface CheckSummary {
   backup: {startLsn: string; timeline: number; consistentLsn: string | null; from: 'backup_label' | 'pg_control'}
-  target: Record<string, unknown> & {inclusive: boolean; timeline: string | number; targetTimeline: number; action: string}
+  target: Record<string, unknown> & {description: string; inclusive: boolean; timeline: string | number; targetTimeline: number; action: string}
   wal: {
     segments: number
     /** WAL bytes replayed: from the start to where replay stops. */
@@ -61,7 +61,7 @@ export function summarizeCheck(backup: BackupStart, check: ChainCheck): CheckSum
       consistentLsn: check.consistentLsn !== undefined ? formatLsn(check.consistentLsn) : null,
       from: backup.source,
     },
-    target: {...targetJson(goal.target), inclusive: goal.inclusive, timeline: goal.timeline, targetTimeline: check.timelines.target, action: goal.action},
+    target: {...targetJson(goal.target), description: describeTarget(goal.target), inclusive: goal.inclusive, timeline: goal.timeline, targetTimeline: check.timelines.target, action: goal.action},
     wal: {
       segments: check.segments.length,
       bytes: Number(check.replayTo - backup.startLsn),
