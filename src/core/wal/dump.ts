@@ -155,15 +155,15 @@ function announceSkippedStart(out: OutputBuffer, from: number, first: number | u
 const MIN_SEGMENTS_FOR_WORKERS = 4
 
 /**
- * Worker threads to use besides this one: one per other core, but none when the machine is
- * already oversubscribed (load average above the cores), where more threads only add
+ * Worker threads to use besides this one: one per other core, but none when the cores are
+ * already busy (a load average at or above their number), where more threads only add
  * overhead. REPL_WAL_WORKERS overrides.
  */
 function chooseWorkers(req: DumpRequest): number {
   if (req.follow || (req.limit ?? 0) > 0 || !(req.source instanceof WalDirectory)) return 0
   const env = process.env.REPL_WAL_WORKERS
   const cores = availableParallelism()
-  const busy = loadavg()[0]! > cores * 1.25
+  const busy = loadavg()[0]! >= cores
   const wanted = req.workers ?? (env !== undefined && /^\d+$/.test(env) ? Number(env) : busy ? 0 : Math.min(3, cores - 1))
   if (wanted < 1) return 0
   // Worth it only when there is much to read: a known end several segments away, or no end.
