@@ -120,20 +120,18 @@ function relText(b: BlockRef): Buffer {
   return text
 }
 
-/** "blkref #N: rel T/D/R" */
-function writeRel(out: OutputBuffer, id: number, b: BlockRef): void {
+/** `prefix` + "N: rel T/D/R" (prefix "blkref #" or ", blkref #"). */
+function writeRel(out: OutputBuffer, prefix: Buffer, id: number, b: BlockRef): void {
   const rel = relText(b)
-  out.ensure(16 + rel.length)
+  out.ensure(prefix.length + 16 + rel.length)
   const buf = out.buf
-  let p = putBytes(buf, out.len, BLKREF)
-  p = putDec(buf, p, id)
+  const p = putDec(buf, putBytes(buf, out.len, prefix), id)
   buf.set(rel, p)
   out.len = p + rel.length
 }
 
+const BLKREF_SEPARATED = ascii(', blkref #')
 const BLK = ascii(' blk ')
-
-const COMMA_BLKREF = ascii(', blkref #')
 const FPW = ascii(' FPW')
 const FPW_VERIFY = ascii(' FPW for WAL verification')
 
@@ -142,24 +140,10 @@ function writeBlockRefsShort(out: OutputBuffer, rec: WalRecord): void {
   for (let id = 0; id <= rec.maxBlockId; id++) {
     const b = blocks[id]!
     if (!b.inUse) continue
-    if (b.forkNumber !== 0) {
-      out.ascii(', ')
-      writeRel(out, id, b)
-      out.ascii(' fork ').ascii(b.forkName).bytes(BLK).dec(b.blockNumber)
-      if (b.hasImage) out.bytes(b.applyImage ? FPW : FPW_VERIFY)
-      continue
-    }
-    // The usual main-fork reference, formatted with local position arithmetic.
-    const rel = relText(b)
-    out.ensure(64 + rel.length)
-    const buf = out.buf
-    let p = putBytes(buf, out.len, COMMA_BLKREF)
-    p = putDec(buf, p, id)
-    buf.set(rel, p)
-    p = putBytes(buf, p + rel.length, BLK)
-    p = putDec(buf, p, b.blockNumber)
-    if (b.hasImage) p = putBytes(buf, p, b.applyImage ? FPW : FPW_VERIFY)
-    out.len = p
+    writeRel(out, BLKREF_SEPARATED, id, b)
+    if (b.forkNumber !== 0) out.ascii(' fork ').ascii(b.forkName)
+    out.bytes(BLK).dec(b.blockNumber)
+    if (b.hasImage) out.bytes(b.applyImage ? FPW : FPW_VERIFY)
   }
   out.char(0x0a)
 }
@@ -171,7 +155,7 @@ function writeBlockRefsDetailed(out: OutputBuffer, rec: WalRecord): void {
     const b = blocks[id]!
     if (!b.inUse) continue
     out.char(0x09)
-    writeRel(out, id, b)
+    writeRel(out, BLKREF, id, b)
     out.ascii(' fork ').ascii(b.forkName).ascii(' blk ').dec(b.blockNumber)
     if (b.hasImage) {
       const method = fpiCompression(rec, b)
