@@ -42,7 +42,7 @@ test('lz4 frames round-trip empty, tiny, random and WAL-like data for every bloc
   for (const blockSizeId of [4, 5, 6, 7] as const) {
     for (const input of inputs) {
       const compressed = lz4FrameCompress(input, {blockSizeId})
-      t.deepEqual(lz4FrameDecompress(compressed), input)
+      t.true(lz4FrameDecompress(compressed).equals(input), `${input.length} bytes, block size id ${blockSizeId}`)
     }
   }
   t.true(lz4FrameCompress(walLike(1_000_000)).length < 400_000, 'compresses repetitive data')
@@ -57,7 +57,7 @@ test('lz4 decoder streams: any split of the input gives the same output', (t) =>
     const out: Uint8Array[] = []
     for (let i = 0; i < frame.length; i += piece) out.push(...decoder.push(frame.subarray(i, i + piece)))
     decoder.end()
-    t.deepEqual(Buffer.concat(out), input, `pieces of ${piece} bytes`)
+    t.true(Buffer.concat(out).equals(input), `pieces of ${piece} bytes`)
   }
 })
 
@@ -69,10 +69,10 @@ test('lz4 frames from the lz4 tool (linked blocks, checksums) decode, and ours d
     writeFileSync(join(dir, 'in'), input)
     // -BD: linked blocks; --content-size and -BX: more header and checksum fields
     execFileSync('lz4', ['-q', '-f', '-BD', '-BX', '--content-size', join(dir, 'in'), join(dir, 'theirs.lz4')])
-    t.deepEqual(lz4FrameDecompress(readFileSync(join(dir, 'theirs.lz4'))), input)
+    t.true(lz4FrameDecompress(readFileSync(join(dir, 'theirs.lz4'))).equals(input))
     writeFileSync(join(dir, 'ours.lz4'), lz4FrameCompress(input))
     execFileSync('lz4', ['-q', '-d', '-f', join(dir, 'ours.lz4'), join(dir, 'out')])
-    t.deepEqual(readFileSync(join(dir, 'out')), input)
+    t.true(readFileSync(join(dir, 'out')).equals(input))
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }
