@@ -52,3 +52,41 @@ test('CrcArena.checkRecord accepts a WAL record with its CRC and rejects any cha
   }
   t.true(arena.checkRecord(rec, 0, total), 'bytes after the record do not count')
 })
+
+test('CrcArena.checkRun stops at the first record that is cut off or fails its CRC', (t) => {
+  const arena = CrcArena.create(1 << 16)!
+  const page = arena.alloc(8192)
+  const view = new DataView(page.buffer, page.byteOffset)
+  const lengths = [40, 100, 61, 24, 300]
+  const starts: number[] = []
+  let p = 0
+  for (const total of lengths) {
+    starts.push(p)
+    for (let i = 24; i < total; i++) page[p + i] = (i * 7 + p) & 0xff
+    view.setUint32(p, total, true)
+    view.setUint32(p + 20, crc32cFinish(crc32cUpdate(crc32cUpdate(CRC32C_INIT, page, p + 24, p + total), page, p, p + 20)), true)
+    p += (total + 7) & ~7
+  }
+  const base = page.byteOffset
+  t.is(arena.checkRun(base, base + 8192), base + p, 'all five, then the zeros after them')
+  t.is(arena.checkRun(base, base + starts[4]! + 299), base + starts[4]!, 'the last one is cut off by the end')
+  page[starts[2]! + 30] = page[starts[2]! + 30]! ^ 0x80
+  t.is(arena.checkRun(base, base + 8192), base + starts[2]!, 'the third fails its CRC')
+})
+
+test('CrcArena.checkRun never reads past `end`, even when alignment steps beyond it', (t) => {
+  const arena = CrcArena.create(4096)!
+  const first = arena.alloc(8)
+  // The rest of the arena, up to the very end of its memory.
+  const mem = arena.alloc(arena.memory.buffer.byteLength - (first.byteOffset + 8))
+  const end = mem.byteOffset + mem.length
+  t.is(end, arena.memory.buffer.byteLength)
+  // A record whose aligned length ends 4 bytes past the end of the arena's last page.
+  const at = mem.length - 44
+  const view = new DataView(mem.buffer, mem.byteOffset)
+  view.setUint32(at, 44, true)
+  view.setUint32(at + 20, crc32cFinish(crc32cUpdate(crc32cUpdate(CRC32C_INIT, mem, at + 24, at + 44), mem, at, at + 20)), true)
+  t.notThrows(() => arena.checkRun(mem.byteOffset + at, end))
+  view.setUint32(at, 41, true)
+  t.notThrows(() => arena.checkRun(mem.byteOffset + at, end - 3))
+})

@@ -175,6 +175,8 @@ export class WalReader {
   /** The arena when the current window lives in it, and the window's address there. */
   private winArena: CrcArena | undefined
   private winAddress = 0
+  /** Records the fast path reaches below this window offset passed a CRC run check. */
+  private checkedRunEnd = 0
   private readonly files = new Map<number, Promise<SegmentFile | undefined>>()
 
   // Position and validation state.
@@ -348,6 +350,7 @@ export class WalReader {
     this.win = buffer
     this.winArena = this.pool.arena?.owns(buffer) ? this.pool.arena : undefined
     this.winAddress = buffer.byteOffset
+    this.checkedRunEnd = 0
     this.winStart = segno * this.segmentSize + chunkOffset
     this.winEnd = this.winStart + got
     this.winLimit = Math.min(got, this.endLimit - this.winStart)
@@ -368,6 +371,7 @@ export class WalReader {
     this.winStart = 0
     this.winEnd = 0
     this.winLimit = 0
+    this.checkedRunEnd = 0
     const files = [...this.files.values()]
     this.files.clear()
     await Promise.all(files.map(async (f) => (await f.catch(() => undefined))?.close().catch(() => undefined)))
@@ -428,7 +432,15 @@ export class WalReader {
     const prevHi = (b[rel + 12]! | (b[rel + 13]! << 8) | (b[rel + 14]! << 16) | (b[rel + 15]! << 24)) >>> 0
     if (prevLo !== this.prevLo || prevHi !== this.prevHi) return false
     const arena = this.winArena
-    if (arena !== undefined && total < NATIVE_CRC_FROM ? !arena.checkAt(this.winAddress + rel, total) : !crcMatches(undefined, b, rel, total)) return false
+    if (arena === undefined) {
+      if (!crcMatches(undefined, b, rel, total)) return false
+    } else if (rel >= this.checkedRunEnd) {
+      // Check this record and the ones after it on the page in one call; the walk below
+      // takes the same steps, so records before checkedRunEnd are known good.
+      const pageEnd = Math.min(rel - pageOff + XLOG_BLCKSZ, this.winLimit)
+      this.checkedRunEnd = arena.checkRun(this.winAddress + rel, this.winAddress + pageEnd) - this.winAddress
+      if (rel >= this.checkedRunEnd) return false // the general path reports the failure
+    }
     const rec = this.record
     rec.buf = b
     rec.off = rel
