@@ -106,6 +106,8 @@ test('restore_command takes staged files, copies plain ones itself once repl is 
   await writeFile(join(archive, `${'C'.repeat(24)}.gz`), 'gzip')
   t.is(await restore('C'.repeat(24)), 200, 'a compressed segment needs repl: the server must stop, not end recovery')
   t.is(await restore('D'.repeat(24)), 1, 'not in the archive: the end of WAL')
+  await writeFile(join(root, 'pg_wal', 'C'.repeat(24)), 'restored before')
+  t.is(await restore('C'.repeat(24)), 1, 'restored before: the server reads its own copy in pg_wal')
   t.is(await restore('00000002.history'), 1, 'history files are in pg_wal already')
   await rm(root, {recursive: true, force: true})
 })

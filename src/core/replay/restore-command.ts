@@ -9,9 +9,10 @@ import {ReplError} from '../errors.js'
  * A file that is not staged (asked for out of order, or again) is requested by creating
  * NAME.want; repl replay answers with the file or with NAME.none (not in the archive). History
  * files are placed in pg_wal beforehand, where the server looks next, so they are never
- * waited for. Should repl replay be gone, plain segments are still copied straight from the
- * archive; anything else fails with a status above 128, which makes the server stop rather
- * than take a missing file for the end of WAL and finish recovery early.
+ * waited for. Should repl replay be gone, a segment already in pg_wal is left to the server,
+ * plain segments are still copied straight from the archive, and anything else fails with a
+ * status above 128, which makes the server stop rather than take a missing file for the end of
+ * WAL and finish recovery early.
  */
 export interface RestoreCommandOptions {
   stagingDir: string
@@ -29,7 +30,10 @@ export function restoreCommand(o: RestoreCommandOptions): string {
     `while [ -d /proc/${o.pid} ]; do mv -f "$s/$f" "$p" 2>/dev/null && exit 0`,
     'if [ -e "$s/$f.none" ]; then rm -f "$s/$f.none"; exit 1; fi',
     'sleep 0.01; done; fi',
-    // repl replay is not running (any more): serve what needs no decompression, refuse the rest.
+    // repl replay is not running (any more). A segment the server restored before is in pg_wal
+    // (asked for again at the end of recovery): it reads that. Otherwise serve what needs no
+    // decompression, and refuse the rest.
+    '[ -f "pg_wal/$f" ] && exit 1',
     '[ -x "$w" ] || { echo "repl replay: cannot reach $w" >&2; exit 200; }',
     '[ -f "$w/$f" ] && { cp "$w/$f" "$p" && exit 0; echo "repl replay: cannot copy $w/$f" >&2; exit 200; }',
     'for x in .gz .lz4 .partial .gz.partial .lz4.partial; do [ -e "$w/$f$x" ] && { echo "repl replay: $f$x needs repl replay to run; run it again" >&2; exit 200; }; done',

@@ -48,8 +48,8 @@ export interface RecoveryOutcome {
   warnings: string[]
 }
 
-const POLL_MS = 100
-const SQL_EVERY = 5
+const POLL_MS = 50
+const SQL_EVERY = 10
 
 export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutcome> {
   const {target, check, backup, progress} = input

@@ -117,38 +117,44 @@ export interface HeaderExpectations {
  * (.partial) ones come last. Returns one line per problem.
  */
 export async function checkSegmentHeaders(plan: SegmentPlan, expect: HeaderExpectations): Promise<string[]> {
+  // Reads go a few at a time; problems are listed in segment order.
+  const found: string[][] = []
+  const queue = [...plan.segments.entries()]
+  const worker = async (): Promise<void> => {
+    for (let next = queue.shift(); next; next = queue.shift()) found[next[0]] = await checkSegment(plan, next[0], next[1], expect)
+  }
+  await Promise.all(Array.from({length: 8}, worker))
+  return found.flat()
+}
+
+/** One segment's problems (none: an empty list). */
+async function checkSegment(plan: SegmentPlan, i: number, seg: PlannedSegment, expect: HeaderExpectations): Promise<string[]> {
+  const f = seg.file
+  const where = `${f.path}${f.source === 'backup' ? " (the backup's pg_wal)" : ''}`
   const problems: string[] = []
-  for (const [i, seg] of plan.segments.entries()) {
-    const f = seg.file
-    const where = `${f.path}${f.source === 'backup' ? " (the backup's pg_wal)" : ''}`
-    if (f.partial && i < plan.segments.length - 1) problems.push(`${where} is unfinished (.partial) but later segments follow it`)
-    if (f.compression === 'none' && !f.partial && f.size !== plan.segmentSize) problems.push(`${where} has ${f.size} bytes, not a whole ${plan.segmentSize}-byte segment`)
-    let page: Uint8Array | undefined
-    try {
-      page = await readFirstPage(f)
-    } catch (err) {
-      problems.push(`${where} cannot be read: ${(err as Error).message}`)
-      continue
-    }
-    if (!page) {
-      problems.push(`${where} is too short to hold a WAL page`)
-      continue
-    }
-    const h = readPageHeader(page, 0)
-    const version = walVersionByMagic(h.magic)
-    if (!version || version.major !== expect.major) {
-      problems.push(`${where} is not PostgreSQL ${expect.major} WAL (page magic 0x${h.magic.toString(16).toUpperCase()}${version ? `, PostgreSQL ${version.major}` : ''})`)
-    } else if (!(h.info & XLP_LONG_HEADER)) {
-      problems.push(`${where} does not start with a segment header`)
-    } else if (h.systemIdentifier.toString() !== expect.systemIdentifier) {
-      problems.push(`${where} belongs to another cluster (system identifier ${h.systemIdentifier}, the backup's is ${expect.systemIdentifier})`)
-    } else if (h.segmentSize !== plan.segmentSize) {
-      problems.push(`${where} has ${h.segmentSize}-byte segments, the backup ${plan.segmentSize}-byte ones`)
-    } else if (BigInt(h.pageAddress) !== seg.startLsn) {
-      problems.push(`${where} holds the WAL of ${formatLsn(BigInt(h.pageAddress))}, not of ${formatLsn(seg.startLsn)} its name says`)
-    } else if (h.timeline > seg.timeline) {
-      problems.push(`${where} starts with WAL of timeline ${h.timeline}, newer than its name's timeline ${seg.timeline}`)
-    }
+  if (f.partial && i < plan.segments.length - 1) problems.push(`${where} is unfinished (.partial) but later segments follow it`)
+  if (f.compression === 'none' && !f.partial && f.size !== plan.segmentSize) problems.push(`${where} has ${f.size} bytes, not a whole ${plan.segmentSize}-byte segment`)
+  let page: Uint8Array | undefined
+  try {
+    page = await readFirstPage(f)
+  } catch (err) {
+    return [...problems, `${where} cannot be read: ${(err as Error).message}`]
+  }
+  if (!page) return [...problems, `${where} is too short to hold a WAL page`]
+  const h = readPageHeader(page, 0)
+  const version = walVersionByMagic(h.magic)
+  if (!version || version.major !== expect.major) {
+    problems.push(`${where} is not PostgreSQL ${expect.major} WAL (page magic 0x${h.magic.toString(16).toUpperCase()}${version ? `, PostgreSQL ${version.major}` : ''})`)
+  } else if (!(h.info & XLP_LONG_HEADER)) {
+    problems.push(`${where} does not start with a segment header`)
+  } else if (h.systemIdentifier.toString() !== expect.systemIdentifier) {
+    problems.push(`${where} belongs to another cluster (system identifier ${h.systemIdentifier}, the backup's is ${expect.systemIdentifier})`)
+  } else if (h.segmentSize !== plan.segmentSize) {
+    problems.push(`${where} has ${h.segmentSize}-byte segments, the backup ${plan.segmentSize}-byte ones`)
+  } else if (BigInt(h.pageAddress) !== seg.startLsn) {
+    problems.push(`${where} holds the WAL of ${formatLsn(BigInt(h.pageAddress))}, not of ${formatLsn(seg.startLsn)} its name says`)
+  } else if (h.timeline > seg.timeline) {
+    problems.push(`${where} starts with WAL of timeline ${h.timeline}, newer than its name's timeline ${seg.timeline}`)
   }
   return problems
 }

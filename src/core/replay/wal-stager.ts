@@ -54,7 +54,11 @@ export class WalStager {
     await mkdir(this.o.dir, {recursive: true, mode: 0o700})
     if (this.o.owner) await chown(this.o.dir, this.o.owner.uid, this.o.owner.gid)
     this.running = true
-    this.watcher = watch(this.o.dir, () => this.notify())
+    // Files appearing and disappearing (requests, the server taking a segment) matter; writes
+    // into the files being staged do not, and come by the thousand.
+    this.watcher = watch(this.o.dir, (event) => {
+      if (event === 'rename') this.notify()
+    })
     this.watcher.on('error', () => {}) // the poll below still sees everything
     // fs.watch may coalesce or drop events under load: look every so often anyway.
     this.poll = setInterval(() => this.notify(), 100)
