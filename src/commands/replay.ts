@@ -96,7 +96,8 @@ function describeResult(r: ReplayResult): string[] {
   }
   const o = r.result!
   const state = o.state === 'promoted' ? `promoted to timeline ${o.timeline}, accepting writes` : o.state === 'paused' ? 'paused at the target, read-only (SELECT pg_wal_replay_resume() promotes it)' : 'shut down at the target, still in recovery'
-  lines.push(`Replayed to ${o.lsn} on timeline ${o.state === 'promoted' ? r.stop?.timeline ?? r.wal.timelines.at(-1)!.timeline : o.timeline} in ${formatDuration(o.durationMs)}: ${o.stoppedBy}`)
+  const replayed = r.stop?.timeline ?? r.wal.timelines.at(-1)!.timeline
+  lines.push(`Replayed to ${o.lsn} on timeline ${replayed} in ${formatDuration(o.durationMs)}: ${o.stoppedBy}`)
   if (o.lastTransactionTime) lines.push(`Last replayed transaction: ${o.lastTransactionTime}`)
   lines.push(`Server: PostgreSQL ${r.server!.binaries.version} on port ${r.server!.port}, ${state} (log: ${r.server!.logFile})`)
   return lines

@@ -97,7 +97,11 @@ export class WalStager {
         await this.stage(file)
         continue
       }
-      await new Promise<void>((resolve) => (this.wake = resolve))
+      // stop() may have run since the loop looked: never wait once stopped (nothing would wake us).
+      await new Promise<void>((resolve) => {
+        this.wake = resolve
+        if (!this.running) resolve()
+      })
     }
   }
 
