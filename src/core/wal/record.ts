@@ -330,11 +330,6 @@ export function lsnText(lsn: number): string {
   return `${Math.floor(lsn / 4294967296).toString(16).toUpperCase()}/${(lsn >>> 0).toString(16).toUpperCase()}`
 }
 
-/** "X/XXXXXXXX" as pg_waldump prints record positions. */
-export function lsnText08(lsn: number): string {
-  return `${Math.floor(lsn / 4294967296).toString(16).toUpperCase()}/${(lsn >>> 0).toString(16).toUpperCase().padStart(8, '0')}`
-}
-
 export function fpiCompression(rec: WalRecord, blk: BlockRef): FpiCompression {
   const f = rec.version.fpi
   const info = blk.imageInfo

@@ -1,5 +1,5 @@
 import {OutputBuffer, putBytes, putDec, putDecPad, putDecRight, putHex8, putLsn08} from './output-buffer.js'
-import {BLCKSZ, fpiCompression, lsnText08, type BlockRef, type WalRecord} from './record.js'
+import {BLCKSZ, fpiCompression, lsnText, type BlockRef, type WalRecord} from './record.js'
 import {describeRecord, recordTypeName, rmgrById} from './rmgr/index.js'
 
 /**
@@ -198,9 +198,10 @@ export function recordToJson(rec: WalRecord): Record<string, unknown> {
   }
   const rmgr = rmgrById(rec.rmid)
   const json: Record<string, unknown> = {
-    lsn: lsnText08(rec.lsn),
-    prev: lsnText08(rec.prevLsn),
-    next: lsnText08(rec.endLsn),
+    // JSON uses PostgreSQL's pg_lsn text (no zero padding), as every repl command's JSON does.
+    lsn: lsnText(rec.lsn),
+    prev: lsnText(rec.prevLsn),
+    next: lsnText(rec.endLsn),
     rmgr: rmgr.name,
     type: recordTypeName(rec),
     info: rec.info,
