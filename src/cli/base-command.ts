@@ -1,4 +1,7 @@
-import {Command, Errors, Flags, Interfaces} from '@oclif/core'
+import * as Errors from '@oclif/core/errors'
+import * as Flags from '@oclif/core/flags'
+import type * as Interfaces from '@oclif/core/interfaces'
+import {Command} from '@oclif/core/command'
 
 import {ReplError, EXIT_CODES, ServerError} from '../core/errors.js'
 

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {resolveConnection, type ConnectionInput, type ResolvedConnection} from '../core/conninfo/resolve.js'
 import {connectResolved, type Connected} from '../core/pg/connect.js'

@@ -1,7 +1,16 @@
-import {SingleBar} from 'cli-progress'
-import ora, {type Ora} from 'ora'
+import {createRequire} from 'node:module'
+
+import type {SingleBar} from 'cli-progress'
+import type {Ora, Options as OraOptions} from 'ora'
 
 import {formatBytes, formatDuration, formatRate} from './format.js'
+
+// ora and cli-progress cost ~80 ms to load; only a terminal needs them, so they are required
+// on first use (Node 20.19+ can require() an ES module such as ora synchronously).
+const requireHere = createRequire(import.meta.url)
+const ora = (options: OraOptions): Ora => (requireHere('ora') as {default: (o: OraOptions) => Ora}).default(options)
+const newBar = (options: ConstructorParameters<typeof SingleBar>[0]): SingleBar =>
+  new (requireHere('cli-progress') as {SingleBar: typeof SingleBar}).SingleBar(options)
 
 /**
  * How a command shows long work: on a terminal, ora spinners for waits and a cli-progress bar
@@ -84,7 +93,7 @@ export class ProgressReporter {
     }
     if (!this.bar) {
       this.barStarted = now
-      this.bar = new SingleBar({
+      this.bar = newBar({
         stream: this.stream,
         format: '{bar} {percentage}% | {doneText}/{totalText} | {rate} | ETA {etaText} {label}',
         hideCursor: true,

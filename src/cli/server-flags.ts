@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import type {ClusterEvent} from '../core/cluster/events.js'
 import type {ServerRunOptions} from '../core/cluster/server-target.js'
