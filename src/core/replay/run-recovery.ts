@@ -113,7 +113,9 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
       if (action === 'promote' && (sample.controlState === DB_STATE.IN_PRODUCTION || sample.inRecovery === false) && sample.timeline !== undefined) break
       if (action === 'pause' && sample.inRecovery && sample.paused && (/pausing at the end of recovery/.test(text) || (sample.replayLsn ?? 0n) >= check.replayTo)) break
       if (Date.now() - lastChange > input.timeoutSeconds * 1000 && !(await log.grew())) {
-        await fail(new ReplError('TIMEOUT', `Replay made no progress for ${input.timeoutSeconds} s (at ${formatLsn(replayed)}); stopped the server, which stays in recovery`), true)
+        const waiting = await input.stager.waitingFor()
+        const what = waiting.length ? `; the server was waiting for ${waiting.join(', ')} from restore_command` : ''
+        await fail(new ReplError('TIMEOUT', `Replay made no progress for ${input.timeoutSeconds} s (at ${formatLsn(replayed)}${what}); stopped the server, which stays in recovery`), true)
       }
       await sleep(POLL_MS)
     }

@@ -77,6 +77,12 @@ export class WalStager {
     await rm(this.o.dir, {recursive: true, force: true}).catch(() => {})
   }
 
+  /** Files the server asked for and is still waiting for (for error messages). */
+  async waitingFor(): Promise<string[]> {
+    const entries = await readdir(this.o.dir).catch(() => [] as string[])
+    return entries.filter((e) => e.endsWith('.want')).map((e) => e.slice(0, -5))
+  }
+
   private notify(): void {
     const wake = this.wake
     this.wake = undefined
@@ -118,12 +124,12 @@ export class WalStager {
     for (const name of [...this.staged]) {
       if (present.has(name)) continue
       this.staged.delete(name)
-      this.consumed(name)
+      await this.consumed(name)
     }
   }
 
   /** The server moved on to `name`: staged segments before it will not be asked for. */
-  private consumed(name: string): void {
+  private async consumed(name: string): Promise<void> {
     this.onConsumed?.(name)
     const segno = parseWalFileName(name, this.o.segmentSize)?.segno
     if (segno === undefined) return
@@ -131,28 +137,32 @@ export class WalStager {
       const s = parseWalFileName(other, this.o.segmentSize)?.segno
       if (s !== undefined && s < segno) {
         this.staged.delete(other)
-        void rm(join(this.o.dir, other), {force: true})
+        await rm(join(this.o.dir, other), {force: true})
       }
     }
     const index = this.planIndex.get(name)
     if (index !== undefined && index >= this.next) this.next = index + 1
   }
 
+  /**
+   * Answer NAME.want. The request file goes first: once answered, the server may ask for the
+   * same file again at once (it does, at the end of WAL), and that new request must survive.
+   */
   private async answer(name: string): Promise<void> {
-    const want = join(this.o.dir, `${name}.want`)
-    if (!this.staged.has(name)) {
-      const file = this.o.sources.inArchive(name)
-      if (file && !this.failure) {
-        await this.stage(file)
-        const index = this.planIndex.get(name)
-        if (index !== undefined && index >= this.next) this.next = index + 1
-      } else if (!file) {
-        // The server's user may remove it: the directory is its own.
-        await writeFile(join(this.o.dir, `${name}.none`), '')
-      }
-      // After a staging failure the request stays unanswered: the replay is being stopped.
+    await rm(join(this.o.dir, `${name}.want`), {force: true})
+    if (this.staged.has(name) && (await exists(join(this.o.dir, name)))) return
+    this.staged.delete(name)
+    const file = this.o.sources.inArchive(name)
+    if (!file) {
+      // The server's user may remove it: the directory is its own.
+      await writeFile(join(this.o.dir, `${name}.none`), '')
+      return
     }
-    await rm(want, {force: true})
+    // After a staging failure the request stays unanswered: the replay is being stopped.
+    if (this.failure) return
+    await this.stage(file)
+    const index = this.planIndex.get(name)
+    if (index !== undefined && index >= this.next) this.next = index + 1
   }
 
   private async stage(file: WalFile): Promise<void> {
@@ -197,4 +207,11 @@ export class WalStager {
       await segment.close()
     }
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  )
 }
