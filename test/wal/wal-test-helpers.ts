@@ -4,7 +4,7 @@
  */
 import {parseLsn} from '../../src/core/wal/lsn.js'
 import {WalReader, type WalReadFailure} from '../../src/core/wal/record-reader.js'
-import {lsnText08} from '../../src/core/wal/record.js'
+import {lsnText} from '../../src/core/wal/record.js'
 import {describeRecord, recordTypeName, rmgrById} from '../../src/core/wal/rmgr/index.js'
 import {locateWal, WalDirectory, type SegmentSource} from '../../src/core/wal/segment-source.js'
 import type {TestCluster} from '../helpers/cluster.js'
@@ -60,5 +60,5 @@ export async function currentLsn(cluster: TestCluster): Promise<bigint> {
 }
 
 export function describe(r: RecordSummary): string {
-  return `${lsnText08(r.lsn)} ${r.rmgr}/${r.type} ${r.description}`
+  return `${lsnText(r.lsn)} ${r.rmgr}/${r.type} ${r.description}`
 }
