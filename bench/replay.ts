@@ -15,7 +15,9 @@
  * recovery is interrupted by restartpoints (crash recovery never makes any; archive recovery
  * would, every max_wal_size of WAL). Not part of `npm test`.
  *
- *   npx tsx bench/replay.ts [--runs=3] [--gb=1] [--version=17] [--compress=gzip]
+ *   npx tsx bench/replay.ts [--runs=3] [--gb=1] [--version=17] [--compress=gzip] [--runs=0 --keep]
+ *
+ * --keep copies the scenario (backup and archive) to .bench/replay-scenario; --runs=0 stops there.
  */
 import {execFile, spawn} from 'node:child_process'
 import {readdir, readFile, rm} from 'node:fs/promises'
@@ -33,6 +35,7 @@ const RUNS = Number(arg('runs', '3'))
 const GB = Number(arg('gb', '1'))
 const VERSION = Number(arg('version', '17'))
 const COMPRESS = arg('compress', 'none')
+const KEEP = process.argv.includes('--keep')
 const REPL = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const SEGMENT = 16 * 1024 * 1024
 
@@ -93,6 +96,7 @@ async function copyOf(backup: string): Promise<string> {
 /** The server's own account of its redo phase: "redo done at … elapsed: 7.21 s". */
 async function redoSeconds(logFile: string): Promise<number> {
   const text = await readFile(logFile, 'utf8').catch(() => '')
+  if (process.env.BENCH_VERBOSE) log(`    ${/redo done at .*/.exec(text)?.[0] ?? 'no redo line'}`)
   return Number(/redo done at .*elapsed: ([\d.]+) s/.exec(text)?.[1] ?? Number.NaN)
 }
 
@@ -136,6 +140,16 @@ async function main(): Promise<void> {
     const {backup, archive, walBytes} = await archiveScenario(c)
     const segments = await plainSegments(archive)
     log(`${(Number(walBytes) / 1024 ** 3).toFixed(2)} GB of WAL archived (${COMPRESS}); ${RUNS} runs each`)
+    if (KEEP) {
+      // The run directory goes when this process ends: copy the scenario out of it.
+      const kept = fileURLToPath(new URL('../.bench/replay-scenario', import.meta.url))
+      await rm(kept, {recursive: true, force: true})
+      await run('mkdir', ['-p', kept])
+      await run('cp', ['-a', backup, join(kept, 'backup')])
+      await run('cp', ['-a', archive, join(kept, 'archive')])
+      log(`kept: ${kept}/{backup,archive}`)
+    }
+    if (RUNS === 0) return
     const pg: Timing[] = []
     const repl: Timing[] = []
     for (let i = 0; i < RUNS; i++) {
