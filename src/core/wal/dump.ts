@@ -1,3 +1,4 @@
+import {readFileSync} from 'node:fs'
 import {availableParallelism, loadavg} from 'node:os'
 import {Worker} from 'node:worker_threads'
 
@@ -155,15 +156,14 @@ function announceSkippedStart(out: OutputBuffer, from: number, first: number | u
 const MIN_SEGMENTS_FOR_WORKERS = 4
 
 /**
- * Worker threads to use besides this one: one per other core, but none when the cores are
- * already busy (a load average at or above their number), where more threads only add
- * overhead. REPL_WAL_WORKERS overrides.
+ * Worker threads to use besides this one: one per other core, but none when the other cores
+ * are busy right now, where more threads only add overhead. REPL_WAL_WORKERS overrides.
  */
 function chooseWorkers(req: DumpRequest): number {
   if (req.follow || (req.limit ?? 0) > 0 || !(req.source instanceof WalDirectory)) return 0
   const env = process.env.REPL_WAL_WORKERS
   const cores = availableParallelism()
-  const busy = loadavg()[0]! >= cores
+  const busy = otherRunnable() >= cores
   const wanted = req.workers ?? (env !== undefined && /^\d+$/.test(env) ? Number(env) : busy ? 0 : Math.min(3, cores - 1))
   if (wanted < 1) return 0
   // Worth it only when there is much to read: a known end several segments away, or no end.
@@ -171,6 +171,22 @@ function chooseWorkers(req: DumpRequest): number {
   const size = req.source.segmentSize
   if (req.end !== undefined && Number(req.end) > 0 && Math.floor((Number(req.end) - 1) / size) - Math.floor(start / size) + 1 < MIN_SEGMENTS_FOR_WORKERS) return 0
   return wanted
+}
+
+/**
+ * Threads ready to run besides this one. Linux's /proc/loadavg counts them at this instant
+ * (its fourth field, "running/total"); the load average would still count the minute before,
+ * so a script running waldump after any busy command would get no workers. Elsewhere the
+ * one-minute load average stands in.
+ */
+function otherRunnable(): number {
+  try {
+    const m = /^\S+ \S+ \S+ (\d+)\//.exec(readFileSync('/proc/loadavg', 'latin1'))
+    if (m) return Number(m[1]) - 1
+  } catch {
+    // not Linux
+  }
+  return loadavg()[0]!
 }
 
 // ---- parallel reading ----
