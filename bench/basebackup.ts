@@ -16,11 +16,14 @@ import {promisify} from 'node:util'
 import {fileURLToPath} from 'node:url'
 
 import {DEBIAN_15_BIN, startCluster, testDir} from '../test/helpers/cluster.js'
+import {median, timed, type Measure} from './lib.js'
 
 const run = promisify(execFile)
 const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
 const RUNS = arg('runs', 3)
 const SCALE = arg('scale', 60)
+// Both tools' sessions are easy to tell apart in pg_stat_activity.
+const ENV = {...process.env, PGAPPNAME: 'bench'}
 const REPL = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 
 const SCENARIOS: Array<{name: string; args: string[]}> = [
@@ -28,21 +31,6 @@ const SCENARIOS: Array<{name: string; args: string[]}> = [
   {name: 'tar, -X stream', args: ['-F', 't', '-X', 'stream']},
   {name: 'tar, server-zstd', args: ['-F', 't', '-X', 'stream', '--compress=server-zstd']},
 ]
-
-interface Measure {
-  seconds: number
-  cpuSeconds: number
-  userSeconds: number
-  sysSeconds: number
-  maxRssKb: number
-}
-
-async function timed(file: string, args: string[]): Promise<Measure> {
-  const {stderr} = await run('/usr/bin/time', ['-f', 'TIME %e %U %S %M', file, ...args], {maxBuffer: 16 * 1024 * 1024, env: {...process.env, PGAPPNAME: 'bench'}})
-  const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)\s*$/.exec(stderr)
-  if (!m) throw new Error(`no timing in: ${stderr}`)
-  return {seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), userSeconds: Number(m[2]), sysSeconds: Number(m[3]), maxRssKb: Number(m[4])}
-}
 
 /**
  * Remove a backup and let the file system settle: deleting a gigabyte on a file system mounted
@@ -53,8 +41,6 @@ async function removeBackup(target: string): Promise<void> {
   await run('sync')
   await new Promise((resolve) => setTimeout(resolve, 2000))
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 async function main(): Promise<void> {
   const cluster = await startCluster({version: 'debian15', config: {shared_buffers: '256MB', max_wal_size: '4GB', checkpoint_timeout: '30min'}})
@@ -73,7 +59,7 @@ async function main(): Promise<void> {
       // and caches cold, which would count against whichever tool happens to go first.
       for (const file of [join(DEBIAN_15_BIN, 'pg_basebackup'), process.execPath]) {
         const target = join(await testDir('bench'), 'backup')
-        await timed(file, [...(file === process.execPath ? [REPL, 'basebackup'] : []), '-D', target, ...scenario.args, ...conn])
+        await timed(file, [...(file === process.execPath ? [REPL, 'basebackup'] : []), '-D', target, ...scenario.args, ...conn], ENV)
         await removeBackup(target)
       }
       for (let i = 0; i < RUNS; i++) {
@@ -81,8 +67,8 @@ async function main(): Promise<void> {
         for (const who of order) {
           const target = join(await testDir('bench'), 'backup')
           const m = who === 'pg'
-            ? await timed(join(DEBIAN_15_BIN, 'pg_basebackup'), ['-D', target, ...scenario.args, ...conn])
-            : await timed(process.execPath, [REPL, 'basebackup', '-D', target, ...scenario.args, ...conn])
+            ? await timed(join(DEBIAN_15_BIN, 'pg_basebackup'), ['-D', target, ...scenario.args, ...conn], ENV)
+            : await timed(process.execPath, [REPL, 'basebackup', '-D', target, ...scenario.args, ...conn], ENV)
           ;(who === 'pg' ? pg : repl).push(m)
           process.stderr.write(`  ${scenario.name} ${who} run ${i + 1}: ${m.seconds.toFixed(2)} s, CPU ${m.userSeconds.toFixed(2)} user + ${m.sysSeconds.toFixed(2)} sys, max RSS ${(m.maxRssKb / 1024).toFixed(0)} MB\n`)
           await removeBackup(target)

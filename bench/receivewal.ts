@@ -20,6 +20,7 @@ import {fileURLToPath} from 'node:url'
 
 import {formatLsn, lsnToSegment, parseLsn, segmentStartLsn, walFileName} from '../src/core/wal/lsn.js'
 import {DEBIAN_15_BIN, startCluster, testDir, type TestCluster} from '../test/helpers/cluster.js'
+import {median, timed, type Measure} from './lib.js'
 
 const run = promisify(execFile)
 const arg = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback)
@@ -29,19 +30,6 @@ const LOAD_SECONDS = arg('load-seconds', 30)
 const REPL = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const SEGMENT = 16 * 1024 * 1024
 
-interface Measure {
-  seconds: number
-  maxRssKb: number
-}
-
-async function timed(file: string, args: string[]): Promise<Measure> {
-  const {stderr} = await run('/usr/bin/time', ['-f', 'TIME %e %M', file, ...args], {maxBuffer: 16 * 1024 * 1024})
-  const m = /TIME ([\d.]+) (\d+)\s*$/.exec(stderr)
-  if (!m) throw new Error(`no timing in: ${stderr}`)
-  return {seconds: Number(m[1]), maxRssKb: Number(m[2])}
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MB`
 const lsnNow = async (c: TestCluster) => parseLsn((await c.value('SELECT pg_current_wal_lsn()'))!)

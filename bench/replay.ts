@@ -28,6 +28,7 @@ import {fileURLToPath} from 'node:url'
 import {chownTree} from '../src/core/server/os-user.js'
 import {lsnToSegment, parseLsn, walFileName} from '../src/core/wal/lsn.js'
 import {freePort, startCluster, testDir, type TestCluster} from '../test/helpers/cluster.js'
+import {median} from './lib.js'
 
 const run = promisify(execFile)
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback
@@ -39,7 +40,6 @@ const KEEP = process.argv.includes('--keep')
 const REPL = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const SEGMENT = 16 * 1024 * 1024
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const log = (text: string) => process.stderr.write(`${text}\n`)
 
 async function currentLsn(c: TestCluster): Promise<bigint> {

@@ -16,6 +16,7 @@ import {fileURLToPath} from 'node:url'
 
 import {parseLsn, parseWalFileName} from '../src/core/wal/lsn.js'
 import {DEBIAN_15_BIN, startCluster} from '../test/helpers/cluster.js'
+import {median} from './lib.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DATA = join(ROOT, '.bench', 'waldump-wal')
@@ -114,11 +115,6 @@ function timed(cmd: string, args: string[], capture: boolean): Promise<Timing> {
       resolve({seconds: Number(m[1]), cpu: Number(m[2]) + Number(m[3]), maxRssKb: Number(m[4]), stdout: out})
     })
   })
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 async function main(): Promise<void> {
