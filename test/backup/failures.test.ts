@@ -76,13 +76,8 @@ for (const version of pgVersions()) {
   test.serial(`Ctrl-C mid-backup removes the directory and drops the slot it created (PG ${version})`, async (t) => {
     const c = clusters.get(version)!
     const target = join(await testDir('interrupt'), 'data')
-    const child = spawn(process.execPath, [BIN, 'basebackup', '-D', target, '-C', '-S', 'interrupted', '--max-rate=1M', '-c', 'fast', ...c.cliArgs()], {stdio: ['ignore', 'pipe', 'pipe']})
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-    await waitFor(async () => existsSync(join(target, 'base')), 30_000, 'backup under way')
-    child.kill('SIGINT')
-    t.is(await exited, 130, stderr)
+    const {code, stderr} = await interruptBackup(c, target, ['-C', '-S', 'interrupted'])
+    t.is(code, 130, stderr)
     t.regex(stderr, /^repl: error: Base backup interrupted/m)
     t.false(existsSync(target))
     t.is(await c.value("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'interrupted'"), '0')
@@ -92,13 +87,8 @@ for (const version of pgVersions()) {
 test.serial('--no-clean keeps what an interrupted backup wrote', async (t) => {
   const c = clusters.get(pgVersions()[0]!)!
   const target = join(await testDir('noclean'), 'data')
-  const child = spawn(process.execPath, [BIN, 'basebackup', '-D', target, '--no-clean', '--max-rate=1M', '-c', 'fast', ...c.cliArgs()], {stdio: ['ignore', 'pipe', 'pipe']})
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-  await waitFor(async () => existsSync(join(target, 'base')), 30_000, 'backup under way')
-  child.kill('SIGINT')
-  t.is(await exited, 130, stderr)
+  const {code, stderr} = await interruptBackup(c, target, ['--no-clean'])
+  t.is(code, 130, stderr)
   t.regex(stderr, /not removed at user's request/)
   t.true(existsSync(join(target, 'base')))
 })
@@ -207,3 +197,14 @@ test('a well-formed archive unpacks with PostgreSQL file modes', async (t) => {
   t.is(error, undefined)
   t.deepEqual((await readdir(dir)).sort(), ['PG_VERSION', 'global'])
 })
+
+/** Start a throttled backup into `target`, press Ctrl-C once it is writing, and wait for the exit. */
+async function interruptBackup(c: TestCluster, target: string, args: string[]): Promise<{code: number | null; stderr: string}> {
+  const child = spawn(process.execPath, [BIN, 'basebackup', '-D', target, ...args, '--max-rate=1M', '-c', 'fast', ...c.cliArgs()], {stdio: ['ignore', 'pipe', 'pipe']})
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  await waitFor(async () => existsSync(join(target, 'base')), 30_000, 'backup under way')
+  child.kill('SIGINT')
+  return {code: await exited, stderr}
+}
