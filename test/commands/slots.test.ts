@@ -79,14 +79,15 @@ for (const version of pgVersions()) {
   })
 }
 
-test.serial('max_wal_senders=0 gives a clear error', async (t) => {
-  const version = pgVersions().at(-1)!
-  const c = await startCluster({version, config: {max_wal_senders: 0, max_replication_slots: 0}})
-  try {
-    const r = await runRepl(['create-slot', 'x', ...c.cliArgs()])
-    t.not(r.code, 0)
-    t.regex(r.stderr, /^repl: error: .*(max_wal_senders|number of requested standby connections exceeds)/m)
-  } finally {
-    await c.destroy()
-  }
-})
+for (const version of pgVersions()) {
+  test(`max_wal_senders=0 gives a clear error (PG ${version})`, async (t) => {
+    const c = await startCluster({version, config: {max_wal_senders: 0, max_replication_slots: 0}})
+    try {
+      const r = await runRepl(['create-slot', 'x', ...c.cliArgs()])
+      t.not(r.code, 0)
+      t.regex(r.stderr, /^repl: error: .*(max_wal_senders|number of requested standby connections exceeds)/m)
+    } finally {
+      await c.destroy()
+    }
+  })
+}
