@@ -90,7 +90,7 @@ export async function chownFiles(paths: string[], owner: RunAsUser | undefined):
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path)
     return true

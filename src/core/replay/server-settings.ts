@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {parseConfSettings} from '../server/config-files.js'
+import {parseConfSettings, readAutoConf} from '../server/config-files.js'
 import {configValue, type ServerProcessOptions} from '../server/pg-ctl.js'
 
 /**
@@ -27,11 +27,10 @@ export class ServerSettings {
   ) {}
 
   static async read(dataDir: string): Promise<ServerSettings> {
-    const conf = await readFile(join(dataDir, 'postgresql.conf'), 'utf8').catch(() => '')
-    const auto = await readFile(join(dataDir, 'postgresql.auto.conf'), 'utf8').catch(() => '')
+    const [conf, auto] = await Promise.all([readFile(join(dataDir, 'postgresql.conf'), 'utf8').catch(() => ''), readAutoConf(dataDir)])
     const includes = /^\s*include(_if_exists|_dir)?\b/m.test(conf)
     const values = parseConfSettings(conf)
-    for (const [k, v] of parseConfSettings(auto)) values.set(k, v)
+    for (const [k, v] of auto) values.set(k, v)
     return new ServerSettings(values, includes)
   }
 

@@ -6,6 +6,7 @@ import {fromSystemError, ReplError} from '../errors.js'
 import type {RunAsUser} from '../server/os-user.js'
 import {parseWalFileName} from '../wal/lsn.js'
 import {openSegmentFile} from '../wal/segment-source.js'
+import {exists} from './recovery-config.js'
 import type {WalFile, WalSources} from './wal-archive.js'
 
 /**
@@ -207,11 +208,4 @@ export class WalStager {
       await segment.close()
     }
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  )
 }

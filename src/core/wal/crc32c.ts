@@ -311,11 +311,6 @@ export class CrcArena {
     return this.checkFn(data.byteOffset + off, total) === 1
   }
 
-  /** checkRecord by address in the arena (byteOffset of the buffer + offset). */
-  checkAt(address: number, total: number): boolean {
-    return this.checkFn(address, total) === 1
-  }
-
   /**
    * Check the run of records starting at `address` (each 8-byte aligned after the previous,
    * as on a WAL page) while they end before `end`; returns the address where the run stops:

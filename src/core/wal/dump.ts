@@ -161,16 +161,15 @@ const MIN_SEGMENTS_FOR_WORKERS = 4
  */
 function chooseWorkers(req: DumpRequest): number {
   if (req.follow || (req.limit ?? 0) > 0 || !(req.source instanceof WalDirectory)) return 0
-  const env = process.env.REPL_WAL_WORKERS
-  const cores = availableParallelism()
-  const busy = otherRunnable() >= cores
-  const wanted = req.workers ?? (env !== undefined && /^\d+$/.test(env) ? Number(env) : busy ? 0 : Math.min(3, cores - 1))
-  if (wanted < 1) return 0
   // Worth it only when there is much to read: a known end several segments away, or no end.
   const start = Number(req.start)
   const size = req.source.segmentSize
   if (req.end !== undefined && Number(req.end) > 0 && Math.floor((Number(req.end) - 1) / size) - Math.floor(start / size) + 1 < MIN_SEGMENTS_FOR_WORKERS) return 0
-  return wanted
+  if (req.workers !== undefined) return Math.max(0, req.workers)
+  const env = process.env.REPL_WAL_WORKERS
+  if (env !== undefined && /^\d+$/.test(env)) return Number(env)
+  const cores = availableParallelism()
+  return otherRunnable() >= cores ? 0 : Math.min(3, cores - 1)
 }
 
 /**

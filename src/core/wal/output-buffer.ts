@@ -169,7 +169,7 @@ export class OutputBuffer {
 // ---- formatting straight into a buffer: each returns the new write position ----
 // The caller has made room (ensure) for what it writes.
 
-const HEX = Buffer.from('0123456789ABCDEF', 'latin1')
+export const HEX = Buffer.from('0123456789ABCDEF', 'latin1')
 const HEX_PAIRS = Buffer.from(Array.from({length: 256}, (_, i) => i.toString(16).toUpperCase().padStart(2, '0')).join(''), 'latin1')
 /** "00".."99": two digits per division. */
 const DIGIT_PAIRS = Buffer.from(Array.from({length: 100}, (_, i) => String(i).padStart(2, '0')).join(''), 'latin1')

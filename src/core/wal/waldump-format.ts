@@ -1,4 +1,4 @@
-import {OutputBuffer, putBytes, putDec, putDecPad, putDecRight, putHex8, putLsn08} from './output-buffer.js'
+import {HEX, OutputBuffer, putBytes, putDec, putDecPad, putDecRight, putHex8, putLsn08} from './output-buffer.js'
 import {BLCKSZ, fpiCompression, lsnText, type BlockRef, type WalRecord} from './record.js'
 import {describeRecord, recordTypeName, rmgrById} from './rmgr/index.js'
 
@@ -91,11 +91,9 @@ export function writeRecord(out: OutputBuffer, rec: WalRecord, bkpDetails: boole
 
 /** An LSN below 2^36 into the template's "0/00000000" ending 8 digits after `lo - 2`. */
 function putLsnFixed(buf: Uint8Array, lo: number, lsn: number): void {
-  buf[lo - 2] = HEX_DIGITS[Math.floor(lsn / 4294967296)]!
+  buf[lo - 2] = HEX[Math.floor(lsn / 4294967296)]!
   putHex8(buf, lo, lsn >>> 0)
 }
-
-const HEX_DIGITS = ascii('0123456789ABCDEF')
 
 /** The same as a string (tests, single records). */
 export function formatRecord(rec: WalRecord, bkpDetails: boolean): string {
