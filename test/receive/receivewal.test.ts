@@ -270,42 +270,44 @@ test.serial('receivewal -Z gzip and -Z lz4 write .gz/.lz4 segments that gzip and
   }
 })
 
-test.serial('receivewal reports unusable directories and a full disk as one-line errors with exit 5', async (t) => {
-  const c = clusters.get(pgVersions()[0]!)!
-  const missing = await runRepl(['receivewal', '-D', '/nonexistent/wal', ...c.cliArgs()])
-  t.is(missing.code, 5)
-  t.is(missing.stderr.trim(), 'repl: error: Cannot open directory "/nonexistent/wal": no such file or directory')
+for (const version of pgVersions()) {
+  test.serial(`receivewal reports unusable directories and a full disk as one-line errors with exit 5 (PG ${version})`, async (t) => {
+    const c = clusters.get(version)!
+    const missing = await runRepl(['receivewal', '-D', '/nonexistent/wal', ...c.cliArgs()])
+    t.is(missing.code, 5)
+    t.is(missing.stderr.trim(), 'repl: error: Cannot open directory "/nonexistent/wal": no such file or directory')
 
-  const file = join(await testDir('notdir'), 'file')
-  await writeFile(file, '')
-  const notDir = await runRepl(['receivewal', '-D', file, ...c.cliArgs()])
-  t.is(notDir.code, 5)
-  t.regex(notDir.stderr, /not a directory/)
+    const file = join(await testDir('notdir'), 'file')
+    await writeFile(file, '')
+    const notDir = await runRepl(['receivewal', '-D', file, ...c.cliArgs()])
+    t.is(notDir.code, 5)
+    t.regex(notDir.stderr, /not a directory/)
 
-  // A directory the user may not write to (run as the unprivileged server user; root may write anywhere).
-  const locked = await testDir('locked')
-  const denied = await runRepl(['receivewal', '-D', locked, ...c.cliArgs(), '-n'], {uid: c.runAs?.uid, gid: c.runAs?.gid, cwd: '/'})
-  t.is(denied.code, 5, denied.stderr)
-  t.regex(denied.stderr, /^repl: error: Cannot open WAL file ".*\.partial": permission denied$/m)
+    // A directory the user may not write to (run as the unprivileged server user; root may write anywhere).
+    const locked = await testDir('locked')
+    const denied = await runRepl(['receivewal', '-D', locked, ...c.cliArgs(), '-n'], {uid: c.runAs?.uid, gid: c.runAs?.gid, cwd: '/'})
+    t.is(denied.code, 5, denied.stderr)
+    t.regex(denied.stderr, /^repl: error: Cannot open WAL file ".*\.partial": permission denied$/m)
 
-  // A disk that fills up: a tiny tmpfs, and more WAL to receive than fits.
-  const small = await testDir('full')
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small])
-  await c.query("SELECT pg_create_physical_replication_slot('full', true)")
-  try {
-    const size = await segmentSizeOf(c)
-    const start = segmentStartLsn(lsnToSegment(await currentLsn(c), size), size)
-    await seedPreviousSegment(small, 1, start, size)
-    await generateWal(c, 3 * 1024 * 1024)
-    const full = await runRepl(['receivewal', '-D', small, ...c.cliArgs(), '-E', formatLsn(await currentLsn(c)), '-n'])
-    t.is(full.code, 5, full.stderr)
-    t.regex(full.stderr, /^repl: error: Cannot write WAL file ".*\.partial": no space left on device$/m)
-    t.notRegex(full.stderr, /\n\s+at /)
-  } finally {
-    execFileSync('umount', [small])
-    await c.query("SELECT pg_drop_replication_slot('full')")
-  }
-})
+    // A disk that fills up: a tiny tmpfs, and more WAL to receive than fits.
+    const small = await testDir('full')
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small])
+    await c.query("SELECT pg_create_physical_replication_slot('full', true)")
+    try {
+      const size = await segmentSizeOf(c)
+      const start = segmentStartLsn(lsnToSegment(await currentLsn(c), size), size)
+      await seedPreviousSegment(small, 1, start, size)
+      await generateWal(c, 3 * 1024 * 1024)
+      const full = await runRepl(['receivewal', '-D', small, ...c.cliArgs(), '-E', formatLsn(await currentLsn(c)), '-n'])
+      t.is(full.code, 5, full.stderr)
+      t.regex(full.stderr, /^repl: error: Cannot write WAL file ".*\.partial": no space left on device$/m)
+      t.notRegex(full.stderr, /\n\s+at /)
+    } finally {
+      execFileSync('umount', [small])
+      await c.query("SELECT pg_drop_replication_slot('full')")
+    }
+  })
+}
 
 test.serial('receivewal rejects contradictory or malformed flags before connecting', async (t) => {
   const cases: Array<[string[], RegExp]> = [
