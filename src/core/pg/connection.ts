@@ -304,9 +304,21 @@ export class PgConnection {
     } else {
       socket.on('data', (chunk: Buffer) => this.onData(chunk))
     }
-    socket.on('error', (err: Error) => this.fail(socketError(err, this.config.target)))
+    socket.on('error', (err: Error) => {
+      // Once connected, a reset or a write into a closed socket is the server going away (a
+      // status update can hit that before the end of the stream is read): say so, as for a close.
+      const code = (err as NodeJS.ErrnoException).code
+      this.fail(code === 'EPIPE' || code === 'ECONNRESET' ? this.connectionLost(err) : socketError(err, this.config.target))
+    })
     socket.on('close', () => {
-      if (!this.closing) this.fail(new ReplError('CONNECTION_FAILED', `server closed the connection unexpectedly (${describeTarget(this.config.target)})`, {hint: 'The server may have terminated abnormally, been restarted, or dropped this session.'}))
+      if (!this.closing) this.fail(this.connectionLost())
+    })
+  }
+
+  private connectionLost(cause?: Error): ReplError {
+    return new ReplError('CONNECTION_FAILED', `server closed the connection unexpectedly (${describeTarget(this.config.target)})`, {
+      hint: 'The server may have terminated abnormally, been restarted, or dropped this session.',
+      cause,
     })
   }
 
