@@ -5,7 +5,6 @@ import {createRequire} from 'node:module'
 import {join, dirname, relative, resolve} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
-import tar from 'tar-stream'
 
 import {ReplError} from '../errors.js'
 import {cacheDir} from './cache-dir.js'
@@ -131,6 +130,8 @@ async function npmPack(spec: string, destination: string): Promise<string> {
 }
 
 async function extractPackageTarball(tarball: string, destination: string): Promise<void> {
+  // Loaded here: only the first use of a major extracts, and every command start would pay for it.
+  const {default: tar} = await import('tar-stream')
   const extract = tar.extract()
   const root = resolve(destination)
   extract.on('entry', (header, stream, next) => {
