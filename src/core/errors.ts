@@ -87,6 +87,23 @@ export class ReplError extends Error {
   }
 }
 
+/** A ReplError as plain data, to cross to another thread (a structured clone keeps no class). */
+export interface ErrorData {
+  code: ErrorCode
+  message: string
+  hint?: string
+  details: string[]
+}
+
+export function errorData(err: unknown): ErrorData {
+  const e = err instanceof ReplError ? err : fromSystemError(err, 'Unexpected error in a worker thread')
+  return {code: e.code, message: e.message, hint: e.hint, details: e.details}
+}
+
+export function errorFromData(d: ErrorData): ReplError {
+  return new ReplError(d.code, d.message, {hint: d.hint, details: d.details})
+}
+
 /** The fields of a PostgreSQL ErrorResponse/NoticeResponse, by their protocol letters' meanings. */
 export interface ServerErrorFields {
   severity: string

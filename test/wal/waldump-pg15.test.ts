@@ -286,6 +286,10 @@ test('reading segments in parallel gives the same output and errors as one seque
     ['a bad page header at the start of a segment', (dir) => flip(join(dir, names[2]!), 1)],
     ['a segment cut short', (dir) => truncate(join(dir, names[1]!), 7_000_000)],
     ['a missing segment', (dir) => rmSync(join(dir, names[2]!))],
+    ['a segment that cannot be read (a directory in its place)', (dir) => {
+      rmSync(join(dir, names[1]!))
+      mkdirSync(join(dir, names[1]!))
+    }],
   ]
   for (const [what, harm] of damage) {
     const dir = await testDir('wal15-damaged')
@@ -295,6 +299,8 @@ test('reading segments in parallel gives the same output and errors as one seque
       const sequential = await run(dir, '0', extra)
       const parallel = await run(dir, '2', extra)
       t.is(parallel, sequential, `${what} ${extra.join(' ')}`)
+      // A worker's I/O error reaches the user as the same one-line error, not as a crash.
+      if (what.startsWith('a segment that cannot be read')) t.regex(parallel, new RegExp(`^exit 5\\nrepl: error: Cannot read WAL segment ".*${names[1]}": is a directory\\n`))
     }
   }
 })

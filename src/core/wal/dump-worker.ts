@@ -1,17 +1,22 @@
 import {parentPort, workerData} from 'node:worker_threads'
 
-import {runTask, taskChunkPool, type TaskRequest, type WorkerConfig} from './dump.js'
+import {errorData} from '../errors.js'
+import {TaskReader, type TaskError, type TaskRequest, type WorkerConfig} from './dump.js'
 
 /** A worker thread of dumpWal: reads the segments it is given, one task at a time. */
-const config = workerData as WorkerConfig
-const pool = taskChunkPool(config.segmentSize)
+const reader = new TaskReader(workerData as WorkerConfig)
 let queue: Promise<void> = Promise.resolve()
 
 parentPort!.on('message', (task: TaskRequest) => {
   queue = queue.then(async () => {
-    const result = await runTask(config, task, pool)
-    const transfer: ArrayBuffer[] = [...result.output]
-    if (result.stats) transfer.push(...result.stats.arrays.map((a) => a.buffer as ArrayBuffer))
-    parentPort!.postMessage(result, transfer)
+    try {
+      const result = await reader.run(task)
+      const transfer: ArrayBuffer[] = [...result.output]
+      if (result.stats) transfer.push(...result.stats.arrays.map((a) => a.buffer as ArrayBuffer))
+      parentPort!.postMessage(result, transfer)
+    } catch (err) {
+      // Reported as the task's outcome, code and hint intact; the worker stays usable.
+      parentPort!.postMessage({id: task.id, thrown: errorData(err)} satisfies TaskError)
+    }
   })
 })

@@ -2,11 +2,12 @@ import {readFileSync} from 'node:fs'
 import {availableParallelism, loadavg} from 'node:os'
 import {Worker} from 'node:worker_threads'
 
+import {errorData, errorFromData, type ErrorData} from '../errors.js'
 import {XLOG_BLCKSZ, type Lsn} from './lsn.js'
 import {OutputBuffer} from './output-buffer.js'
 import {SIZE_OF_LONG_PAGE_HEADER, SIZE_OF_SHORT_PAGE_HEADER, walVersionByMajor, type WalVersion} from './page.js'
 import {ChunkPool, WalReader, type WalReadFailure} from './record-reader.js'
-import {isEmptyFilter, matchesFilter, type RecordFilter} from './record-filter.js'
+import {filterUsesBlocks, isEmptyFilter, matchesFilter, type RecordFilter} from './record-filter.js'
 import {lsnText, type WalRecord} from './record.js'
 import {WalDirectory, type SegmentSource} from './segment-source.js'
 import {WalStats, type WalStatsData} from './stats.js'
@@ -109,8 +110,7 @@ export async function dumpWal(req: DumpRequest, out: OutputBuffer): Promise<Dump
 
 /** Printing shows block references, and so do some filters; statistics alone never need them. */
 function needsBlocks(format: DumpFormat, filter: RecordFilter | undefined): boolean {
-  if (format.output === 'text' || format.output === 'json') return true
-  return filter !== undefined && (filter.relation !== undefined || filter.block !== undefined || filter.fork !== undefined || filter.fullPageImage === true)
+  return format.output === 'text' || format.output === 'json' || (filter !== undefined && filterUsesBlocks(filter))
 }
 
 /** Feed every record of `reader` to `sink`, writing `out` as it fills; closes the reader. */
@@ -205,9 +205,17 @@ export interface TaskResult {
   /** Reading ended inside this task on `end` (nothing after it to read). */
   reachedEnd: boolean
   failure?: WalReadFailure
+  /** Reading stopped on this error (I/O): what came before it is still shown, then it is raised. */
+  error?: ErrorData
   output: ArrayBuffer[]
   outputLengths: number[]
   stats?: WalStatsData
+}
+
+/** What a worker reports for a task that threw (what reading itself meets is in TaskResult.error). */
+export interface TaskError {
+  id: number
+  thrown: ErrorData
 }
 
 export interface TaskRequest {
@@ -235,59 +243,75 @@ export function deserializeFilter(f: SerializedFilter | undefined): RecordFilter
   return rmgrs ? {...rest, rmgrs: new Set(rmgrs)} : rest
 }
 
-/** Read-ahead depth within a task, and the pool a worker needs for it. */
+/** Read-ahead depth within a task, and the size of its reads. */
 const TASK_PREFETCH = 2
 const TASK_CHUNK = 4 * 1024 * 1024
 
-export function taskChunkPool(segmentSize: number): ChunkPool {
-  return new ChunkPool(Math.min(TASK_CHUNK, segmentSize), TASK_PREFETCH + 2)
-}
+/**
+ * Reads tasks (segments) for one thread — a worker, or the calling thread when it helps out.
+ * What the tasks share (source, filter, read buffers) is set up once.
+ */
+export class TaskReader {
+  private readonly source: WalDirectory
+  private readonly filter: RecordFilter | undefined
+  private readonly blocks: boolean
+  private readonly pool: ChunkPool
 
-/** Read one task's records (on a worker thread). */
-export async function runTask(config: WorkerConfig, task: TaskRequest, pool: ChunkPool): Promise<TaskResult> {
-  const source = new WalDirectory(config.directory, config.segmentSize, config.timeline)
-  const filter = deserializeFilter(config.filter)
-  const reader = new WalReader(source, {start: task.start, end: config.end, stopAt: task.stopAt, pool, chunkSize: pool.chunkSize, prefetch: TASK_PREFETCH, blocks: needsBlocks(config.format, filter)})
-  const chunks: Buffer[] = []
-  const out = config.format.output === 'text' || config.format.output === 'json' ? OutputBuffer.collecting(chunks) : undefined
-  const sink = new RecordSink(config.format, filter, out)
-  let records = 0
-  let firstPrev: number | undefined
-  let reachedEnd = false
-  try {
-    for (;;) {
-      const status = reader.read()
-      if (status === 'record') {
-        if (records++ === 0) firstPrev = reader.record.prevLsn
-        sink.take(reader.record)
-      } else if (status === 'need-data') {
-        if (out) out.flush()
-        await reader.fill()
-      } else {
-        reachedEnd = reader.endReached
-        break
-      }
-    }
-  } finally {
-    await reader.close()
+  constructor(private readonly config: WorkerConfig) {
+    this.source = new WalDirectory(config.directory, config.segmentSize, config.timeline)
+    this.filter = deserializeFilter(config.filter)
+    this.blocks = needsBlocks(config.format, this.filter)
+    this.pool = new ChunkPool(Math.min(TASK_CHUNK, config.segmentSize), TASK_PREFETCH + 2)
   }
-  out?.flush()
-  return {
-    id: task.id,
-    records,
-    shown: sink.shown,
-    firstLsn: reader.firstRecordLsn,
-    firstPrev,
-    lastLsn: reader.lastRecordLsn,
-    nextLsn: reader.nextLsn,
-    firstPageTli: reader.firstPageTli,
-    lastPageTli: reader.lastPageTli,
-    major: reader.version?.major,
-    reachedEnd,
-    failure: reader.failure,
-    output: chunks.map((c) => c.buffer as ArrayBuffer),
-    outputLengths: chunks.map((c) => c.length),
-    stats: sink.stats?.data(),
+
+  async run(task: TaskRequest): Promise<TaskResult> {
+    const {config, pool} = this
+    const reader = new WalReader(this.source, {start: task.start, end: config.end, stopAt: task.stopAt, pool, chunkSize: pool.chunkSize, prefetch: TASK_PREFETCH, blocks: this.blocks})
+    const chunks: Buffer[] = []
+    const out = config.format.output === 'text' || config.format.output === 'json' ? OutputBuffer.collecting(chunks) : undefined
+    const sink = new RecordSink(config.format, this.filter, out)
+    let records = 0
+    let firstPrev: number | undefined
+    let reachedEnd = false
+    let error: ErrorData | undefined
+    try {
+      for (;;) {
+        const status = reader.read()
+        if (status === 'record') {
+          if (records++ === 0) firstPrev = reader.record.prevLsn
+          sink.take(reader.record)
+        } else if (status === 'need-data') {
+          if (out) out.flush()
+          await reader.fill()
+        } else {
+          reachedEnd = reader.endReached
+          break
+        }
+      }
+    } catch (err) {
+      error = errorData(err)
+    } finally {
+      await reader.close()
+    }
+    out?.flush()
+    return {
+      id: task.id,
+      records,
+      shown: sink.shown,
+      firstLsn: reader.firstRecordLsn,
+      firstPrev,
+      lastLsn: reader.lastRecordLsn,
+      nextLsn: reader.nextLsn,
+      firstPageTli: reader.firstPageTli,
+      lastPageTli: reader.lastPageTli,
+      major: reader.version?.major,
+      reachedEnd,
+      failure: reader.failure,
+      error,
+      output: chunks.map((c) => c.buffer as ArrayBuffer),
+      outputLengths: chunks.map((c) => c.length),
+      stats: sink.stats?.data(),
+    }
   }
 }
 
@@ -309,10 +333,11 @@ class WorkerPool {
     const script = new URL(here.endsWith('.ts') ? './dump-worker.ts' : './dump-worker.js', here)
     for (let i = 0; i < count; i++) {
       const w = new Worker(script, {workerData: config})
-      w.on('message', (r: TaskResult) => {
+      w.on('message', (r: TaskResult | TaskError) => {
         const p = this.waiting.get(r.id)
         this.waiting.delete(r.id)
-        p?.resolve(r)
+        if ('thrown' in r) p?.reject(errorFromData(r.thrown))
+        else p?.resolve(r)
       })
       w.on('error', (err) => this.fail(err))
       w.on('exit', (code) => {
@@ -358,7 +383,7 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
     filter: filter ? {...filter, rmgrs: filter.rmgrs ? [...filter.rmgrs] : undefined} : undefined,
   }
   const pool = new WorkerPool(workerCount, config)
-  const mainPool = taskChunkPool(size)
+  const own = new TaskReader(config)
   const task = (seg: number): TaskRequest => ({id: seg, start: seg === firstSeg ? start : seg * size, stopAt: (seg + 1) * size})
   // Segments are handed out in order to whichever thread is free: each worker keeps up to two
   // queued, and this thread reads one itself whenever the next result to print is not ready,
@@ -395,14 +420,23 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
       if (entry === undefined) {
         // Not handed out (the workers are full): read it here.
         nextSeg = seg + 1
-        return runTask(config, task(seg), mainPool)
+        return own.run(task(seg))
       }
       if (entry.done) return entry.promise
       // A worker is still on it: read a later segment here meanwhile.
       if (nextSeg <= lastSeg && nextSeg < seg + window) {
-        const own = nextSeg++
-        const result = await runTask(config, task(own), mainPool)
-        results.set(own, {done: true, result, promise: Promise.resolve(result)})
+        // A failure is kept for its turn: the segments before it are printed first, as in a
+        // sequential read.
+        const ahead = nextSeg++
+        const entry: {done: boolean; result?: TaskResult; promise: Promise<TaskResult>} = {done: false, promise: own.run(task(ahead))}
+        results.set(ahead, entry)
+        await entry.promise.then(
+          (r) => {
+            entry.result = r
+          },
+          () => {},
+        )
+        entry.done = true
         continue
       }
       await entry.promise.catch(() => undefined)
@@ -439,6 +473,7 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
         stats ??= new WalStats(version, firstRecordLsn ?? 0)
         stats.merge(r.stats)
       }
+      if (r.error) throw errorFromData(r.error)
       if (r.failure) {
         failure = r.failure
         break

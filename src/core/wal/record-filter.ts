@@ -19,6 +19,11 @@ export function isEmptyFilter(f: RecordFilter): boolean {
   return f.rmgrs === undefined && f.xid === undefined && f.relation === undefined && f.block === undefined && f.fork === undefined && !f.fullPageImage
 }
 
+/** Filters on relation, block, fork or full-page image look at block references. */
+export function filterUsesBlocks(f: RecordFilter): boolean {
+  return f.relation !== undefined || f.block !== undefined || f.fork !== undefined || f.fullPageImage === true
+}
+
 export function matchesFilter(rec: WalRecord, f: RecordFilter): boolean {
   if (f.rmgrs !== undefined && !f.rmgrs.has(rec.rmid)) return false
   if (f.xid !== undefined && rec.xid !== f.xid) return false

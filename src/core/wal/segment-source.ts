@@ -58,10 +58,14 @@ class PlainSegmentFile implements SegmentFile {
 
   async read(target: Uint8Array, targetOffset: number, offset: number, length: number): Promise<number> {
     let done = 0
-    while (done < length) {
-      const {bytesRead} = await this.fh.read(target, targetOffset + done, length - done, offset + done)
-      if (bytesRead === 0) break
-      done += bytesRead
+    try {
+      while (done < length) {
+        const {bytesRead} = await this.fh.read(target, targetOffset + done, length - done, offset + done)
+        if (bytesRead === 0) break
+        done += bytesRead
+      }
+    } catch (err) {
+      throw fromSystemError(err, `Cannot read WAL segment "${this.path}"`)
     }
     return done
   }
