@@ -1,6 +1,7 @@
 import {lstat, open, readdir, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {mapLimited} from '../concurrency.js'
 import {fromSystemError} from '../errors.js'
 
 /**
@@ -15,14 +16,14 @@ export async function syncTree(root: string): Promise<void> {
   const files: string[] = []
   const dirs: string[] = []
   await collect(root, '', files, dirs)
-  await runLimited(files, syncPath)
-  await runLimited(dirs.reverse(), syncPath)
+  await mapLimited(files, PARALLEL, syncPath)
+  await mapLimited(dirs.reverse(), PARALLEL, syncPath)
 }
 
 /** fsync a list of files and then the directories holding them. */
 export async function syncFiles(files: string[], dirs: string[]): Promise<void> {
-  await runLimited(files, syncPath)
-  await runLimited(dirs, syncPath)
+  await mapLimited(files, PARALLEL, syncPath)
+  await mapLimited(dirs, PARALLEL, syncPath)
 }
 
 async function collect(dir: string, rel: string, files: string[], dirs: string[]): Promise<void> {
@@ -60,10 +61,3 @@ async function syncPath(path: string): Promise<void> {
   }
 }
 
-async function runLimited(items: string[], fn: (item: string) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!)
-  }
-  await Promise.all(Array.from({length: Math.min(PARALLEL, items.length)}, worker))
-}

@@ -1,3 +1,4 @@
+import {mapLimited} from '../concurrency.js'
 import {ReplError} from '../errors.js'
 import {formatLsn, lsnToSegment, parseWalFileName, segmentStartLsn, walFileName, XLOG_BLCKSZ, type Lsn} from '../wal/lsn.js'
 import {readPageHeader, walVersionByMagic, XLP_LONG_HEADER} from '../wal/page.js'
@@ -118,12 +119,7 @@ export interface HeaderExpectations {
  */
 export async function checkSegmentHeaders(plan: SegmentPlan, expect: HeaderExpectations): Promise<string[]> {
   // Reads go a few at a time; problems are listed in segment order.
-  const found: string[][] = []
-  const queue = [...plan.segments.entries()]
-  const worker = async (): Promise<void> => {
-    for (let next = queue.shift(); next; next = queue.shift()) found[next[0]] = await checkSegment(plan, next[0], next[1], expect)
-  }
-  await Promise.all(Array.from({length: 8}, worker))
+  const found = await mapLimited(plan.segments, 8, (segment, i) => checkSegment(plan, i, segment, expect))
   return found.flat()
 }
 
