@@ -1,7 +1,8 @@
 import {ReplError} from '../errors.js'
-import {configValue, pgCtlStart, readLogTail} from '../server/pg-ctl.js'
+import {pgCtlStart, readLogTail} from '../server/pg-ctl.js'
 import {assertPortFree} from '../server/port-check.js'
 import {runningPostmaster, stopPostmaster} from '../server/postmaster.js'
+import {ServerSettings} from '../server/server-settings.js'
 import type {ServerTarget} from './server-target.js'
 
 // Re-exported: other modules (replay) import it from here.
@@ -10,7 +11,9 @@ export type {ServerTarget} from './server-target.js'
 /** The TCP port and listen addresses the data directory's configuration gives the server. */
 export async function configuredListen(target: ServerTarget): Promise<{port: number; listenAddresses: string}> {
   const ctl = {binDir: target.binaries.binDir, dataDir: target.dataDir, runAs: target.runAs}
-  return {port: Number(await configValue(ctl, 'port')), listenAddresses: await configValue(ctl, 'listen_addresses')}
+  const settings = await ServerSettings.read(target.dataDir)
+  const [port, listenAddresses] = await Promise.all([settings.get('port', ctl), settings.get('listen_addresses', ctl)])
+  return {port: Number(port), listenAddresses}
 }
 
 /**

@@ -4,18 +4,17 @@ import {defaultSuperuser, ensureAdminAccess} from '../cluster/admin-access.js'
 import {serverPaths, serverSummary, type ServerRunOptions, type ServerSummary, type ServerTarget} from '../cluster/server-target.js'
 import {ReplError} from '../errors.js'
 import {locatePgBinariesForMajor, type PgBinaries} from '../server/binaries.js'
-import {assertReachable, inspectDataDir} from '../server/data-dir.js'
+import {assertReachable, claimDataDir, inspectDataDir} from '../server/data-dir.js'
 import {resolveRunAsUser, type RunAsUser} from '../server/os-user.js'
 import {assertPortFree} from '../server/port-check.js'
 import {runningPostmaster} from '../server/postmaster.js'
+import {ServerSettings} from '../server/server-settings.js'
 import {readBackupStart} from './backup-start.js'
-import {handOverDataDir} from './hand-over.js'
 import {checkWalChain} from './chain-check.js'
 import {parseRecoveryTarget, parseTargetTimeline, type RecoveryGoal, type TargetAction, type TargetInput} from './recovery-target.js'
 import {chownFiles, removeRecoverySettings, writeRecoveryConfig} from './recovery-config.js'
 import {restoreCommand} from './restore-command.js'
 import {runRecovery, type RecoveryOutcome, type ReplayEvent} from './run-recovery.js'
-import {ServerSettings} from './server-settings.js'
 import {summarizeCheck, type CheckSummary} from './summary.js'
 import {WalStager} from './wal-stager.js'
 
@@ -101,7 +100,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     const superuser = options.superuser ?? defaultSuperuser(runAs)
     await assertReachable(dataDir, runAs)
     // postgres -C (when the settings need it) insists on the directory's owner and mode.
-    await handOverDataDir(dataDir, runAs)
+    await claimDataDir(dataDir, runAs)
     const ctl = {binDir: binaries.binDir, dataDir, runAs}
     const [synchronousStandbyNames, configuredPort, listenAddresses] = await Promise.all(
       ['synchronous_standby_names', 'port', 'listen_addresses'].map((name) => settings.get(name, ctl)),

@@ -73,13 +73,30 @@ export function spawnIdentity(user: RunAsUser | undefined): {uid?: number; gid?:
   return user ? {uid: user.uid, gid: user.gid} : {}
 }
 
-/** chown -R, not following symlinks (a tablespace link must keep pointing where it points). */
+/**
+ * chown -R, not descending into symlinked directories (a tablespace link must keep pointing
+ * where it points). A directory goes to chown(1) first: one process does a backup's thousands
+ * of files in a fraction of the time a walk from Node takes. Where that fails, the walk does
+ * it and reports which file would not change.
+ */
 export async function chownTree(path: string, user: RunAsUser | undefined): Promise<void> {
   if (!user) return
   const st = await lstat(path)
+  if (st.isDirectory()) {
+    const done = await run('chown', ['-R', `${user.uid}:${user.gid}`, path], {timeout: 600_000}).then(
+      () => true,
+      () => false,
+    )
+    if (done) return
+  }
+  await chownWalk(path, user)
+}
+
+async function chownWalk(path: string, user: RunAsUser): Promise<void> {
+  const st = await lstat(path)
   if (st.uid !== user.uid || st.gid !== user.gid) await chown(path, user.uid, user.gid)
   if (st.isDirectory()) {
-    for (const entry of await readdir(path)) await chownTree(join(path, entry), user)
+    for (const entry of await readdir(path)) await chownWalk(join(path, entry), user)
   }
 }
 
