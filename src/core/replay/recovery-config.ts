@@ -34,8 +34,9 @@ export interface RecoveryConfigResult {
 export async function writeRecoveryConfig(o: RecoveryConfigOptions): Promise<RecoveryConfigResult> {
   const settings: Record<string, string | null> = {
     ...recoverySettings(o.goal, o.restoreCommand),
-    // pause needs read-only connections (without them the server promotes instead), and repl
-    // follows the replay over one.
+    // pause needs read-only connections (without them it acts as shutdown), and a server
+    // started later from this directory should have them. repl's own run turns them off on
+    // the command line unless it pauses (run-recovery.ts): replay is faster without.
     hot_standby: 'on',
   }
   if (o.port !== undefined) settings.port = String(o.port)

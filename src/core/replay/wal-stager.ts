@@ -177,6 +177,10 @@ export class WalStager {
       } else {
         await this.decompress(file, tmp)
       }
+      // The server fsyncs every restored file before renaming it into pg_wal (durable_rename),
+      // in the startup process, while replay waits: write it out here, ahead of time, so that
+      // fsync finds nothing left to do.
+      await datasync(tmp)
       if (this.o.owner) await chown(tmp, this.o.owner.uid, this.o.owner.gid)
       await rename(tmp, join(this.o.dir, file.name))
       this.staged.add(file.name)
@@ -207,5 +211,14 @@ export class WalStager {
       await out.close()
       await segment.close()
     }
+  }
+}
+
+async function datasync(path: string): Promise<void> {
+  const fh = await open(path, 'r+')
+  try {
+    await fh.datasync()
+  } finally {
+    await fh.close()
   }
 }
