@@ -115,6 +115,22 @@ for (const version of pgVersions()) {
       const third = await runRepl(['receivewal', '-D', dir, ...c.cliArgs(), '-E', formatLsn(next), '-n', '--json'])
       t.is(third.code, 0, third.stderr)
       t.like(third.jsonLines().at(-1), {event: 'stopped', reason: 'endpos', segments: 0})
+
+      // -v without --json: where streaming starts, each finished segment and the stop, on
+      // stderr; nothing on stdout.
+      const last = await switchSegment(c)
+      const verbose = await runRepl(['receivewal', '-D', dir, ...c.cliArgs(), '-E', formatLsn(last), '-n', '-v'])
+      t.is(verbose.code, 0, verbose.stderr)
+      t.is(verbose.stdout, '')
+      const previous = walFileName(1, lsnToSegment(next, size) - 1n, size)
+      const finished = segmentNames(1, next, last, size)
+      const lines = verbose.stderr.trimEnd().split('\n')
+      t.deepEqual(lines, [
+        `Starting log streaming at ${formatLsn(next)} on timeline 1 (after "${previous}" in the directory).`,
+        ...finished.map((f) => `Finished segment at ${formatLsn(segmentStartLsn(lsnToSegment(next, size) + BigInt(finished.indexOf(f) + 1), size))} (timeline 1): ${f}`),
+        `Reached the end position at ${formatLsn(last)} (timeline 1); ${finished.length} segment${finished.length === 1 ? '' : 's'} completed, ${lines.at(-1)!.split(', ').at(-1)}`,
+      ])
+      t.regex(lines.at(-1)!, /completed, [\d.]+ [kMG]?B received\.$/)
     } finally {
       await dropKeep(c, 'endpos')
     }
