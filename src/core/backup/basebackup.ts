@@ -13,12 +13,13 @@ import {standbyAutoConfText, writeStandbyConfig} from '../server/standby-config.
 import {formatLsn} from '../wal/lsn.js'
 import {baseBackupCommand, uploadManifest} from './command.js'
 import {BatchFile} from './batch-file.js'
+import {EarlyWriteback} from './early-writeback.js'
 import {ArchiveExtractor} from './extract.js'
 import {mapTablespace, validateBackupOptions, type BackupOptions} from './options.js'
 import {BaseBackupStream, type BackupMessage} from './stream.js'
 import {ChainWriter} from './stream-writer.js'
 import {syncFiles, syncTree} from './sync.js'
-import {TarArchiveOutput, type ExtraMember} from './tar-output.js'
+import {TarArchiveOutput, type ExtraMember, type TarOutputOptions} from './tar-output.js'
 import {TargetDirs} from './target-dirs.js'
 import {WalDirectorySink, WalTarSink} from './wal-sinks.js'
 
@@ -130,9 +131,13 @@ class BackupRun {
   private lastProgress = 0
   private progressCheckAt = 0
 
+  /** Files go to disk while the backup runs, so that the final fsync is short (unless --no-sync). */
+  private readonly writeback: EarlyWriteback | undefined
+
   constructor(private readonly connector: BackupConnector, private readonly o: BackupOptions, private readonly hooks: BackupHooks) {
     this.toStdout = o.target === '-'
     this.plain = o.format === 'plain'
+    this.writeback = o.sync && !this.toStdout ? new EarlyWriteback() : undefined
   }
 
   private emit(event: BackupEvent): void {
@@ -279,6 +284,7 @@ class BackupRun {
     if (o.sync && !this.toStdout) {
       this.emit({type: 'waiting', text: 'Syncing data to disk'})
       this.emit({type: 'message', text: 'syncing data to disk ...'})
+      await this.writeback?.finish()
       if (this.plain) await syncTree(o.target)
       else await syncFiles(this.outputFiles, [o.target])
       this.emit({type: 'waited', text: 'Data synced to disk'})
@@ -447,7 +453,7 @@ class BackupRun {
             destroy: () => {},
           }
         } else {
-          const file = await BatchFile.create(join(this.o.target, 'backup_manifest.tmp'), ctx.fileMode)
+          const file = await BatchFile.create(join(this.o.target, 'backup_manifest.tmp'), ctx.fileMode, this.writeback)
           this.writer = {write: (c) => file.write(c), end: () => file.close(), destroy: () => file.abandon()}
         }
     }
@@ -471,6 +477,7 @@ class BackupRun {
         dirMode: ctx.dirMode,
         mapLink: isBase ? (t) => mapTablespace(t, o.tablespaceMappings) : undefined,
         onFile: () => this.files++,
+        writeback: this.writeback,
       })
       if (!serverAlgorithm) return {write: (c) => extractor.write(c), end: () => extractor.end(), destroy: () => extractor.destroy()}
       const chain = new ChainWriter([decompressStream(serverAlgorithm), extractor.writable()])
@@ -482,12 +489,12 @@ class BackupRun {
     const rewrite = isBase && (ctx.recoveryConf || injectManifest)
       ? {recovery: ctx.recoveryConf ? {autoConf: (text: string) => standbyAutoConfText(text, ctx.recoveryConf!), fileMode: ctx.fileMode} : undefined}
       : undefined
-    let destination: {path: string; fileMode: number} | {stream: Writable}
+    let destination: TarOutputOptions['destination']
     if (this.toStdout) {
       destination = {stream: this.hooks.stdout ?? process.stdout}
     } else {
       const path = join(o.target, fileName)
-      destination = {path, fileMode: ctx.fileMode}
+      destination = {path, fileMode: ctx.fileMode, writeback: this.writeback}
       this.outputFiles.push(path)
     }
     const output = await TarArchiveOutput.open({
@@ -531,6 +538,7 @@ class BackupRun {
     if (this.hooks.signal?.aborted) failure = new ReplError('INTERRUPTED', 'Base backup interrupted', {cause: err})
     this.writer?.destroy()
     this.deferredBase?.destroy()
+    this.writeback?.abandon()
     for (const c of this.connections) c.destroy()
     await this.walTask?.catch(() => {})
     if (this.createdSlot) {

@@ -2,6 +2,7 @@ import {writeSync} from 'node:fs'
 import {open, type FileHandle} from 'node:fs/promises'
 
 import {fromSystemError} from '../errors.js'
+import {WRITEBACK_BYTES, type EarlyWriteback} from './early-writeback.js'
 
 /**
  * A file written in large pieces: incoming chunks (a backup's ~32 kB CopyData payloads) are
@@ -14,13 +15,19 @@ export class BatchFile {
   private buffer = Buffer.allocUnsafe(BATCH_BYTES)
   private used = 0
   private position = 0
+  private unflushed = 0
+  private flushing: Promise<void> | undefined
 
-  private constructor(private readonly fh: FileHandle, readonly path: string) {}
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+    private readonly writeback: EarlyWriteback | undefined,
+  ) {}
 
-  /** Create `path`; it must not exist yet. */
-  static async create(path: string, mode: number): Promise<BatchFile> {
+  /** Create `path`; it must not exist yet. With `writeback`, it goes to disk as it is written. */
+  static async create(path: string, mode: number, writeback?: EarlyWriteback): Promise<BatchFile> {
     try {
-      return new BatchFile(await open(path, 'wx', mode), path)
+      return new BatchFile(await open(path, 'wx', mode), path, writeback)
     } catch (err) {
       throw fromSystemError(err, `Cannot create "${path}"`)
     }
@@ -56,19 +63,32 @@ export class BatchFile {
     } catch (err) {
       throw fromSystemError(err, `Cannot write "${this.path}"`)
     }
+    this.unflushed += data.length
+    if (this.writeback && this.unflushed >= WRITEBACK_BYTES && !this.flushing) {
+      this.unflushed = 0
+      this.flushing = this.writeback.flushDescriptor(this.fh.fd, this.path).then(() => {
+        this.flushing = undefined
+      })
+    }
   }
 
   async close(): Promise<void> {
     try {
       await this.flush()
     } finally {
+      // Never close the descriptor while the thread pool still flushes it.
+      await this.flushing
       await this.fh.close()
     }
+    this.writeback?.fileDone(this.path)
   }
 
   /** Give up: close without writing what is buffered. */
   abandon(): void {
     this.used = 0
-    this.fh.close().catch(() => {})
+    void (async () => {
+      await this.flushing
+      await this.fh.close()
+    })().catch(() => {})
   }
 }

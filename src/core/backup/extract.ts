@@ -5,6 +5,7 @@ import {dirname, join} from 'node:path'
 import {Writable} from 'node:stream'
 
 import {fromSystemError, ReplError} from '../errors.js'
+import {WRITEBACK_BYTES, type EarlyWriteback} from './early-writeback.js'
 
 /**
  * Unpacks one archive of a plain-format backup into a directory as it streams in. Members
@@ -30,6 +31,8 @@ export interface ExtractOptions {
   mapLink?: (target: string) => string
   /** Called for each regular file written, with its size. */
   onFile?: (path: string, size: number) => void
+  /** Write files out to disk as they arrive (unless --no-sync). */
+  writeback?: EarlyWriteback
 }
 
 interface TarHeader {
@@ -63,7 +66,7 @@ export class ArchiveExtractor {
   /** Bytes of the current member's data still to come, then of its padding. */
   private remaining = 0
   private padding = 0
-  private file?: {fd: number; path: string; size: number; position: number}
+  private file?: {fd: number; path: string; size: number; position: number; unflushed: number; flushing?: Promise<void>}
   private readonly batch = Buffer.allocUnsafe(WRITE_BATCH)
   private batchUsed = 0
   /** pax or GNU long-name data being gathered, applied to the next header. */
@@ -312,7 +315,7 @@ export class ArchiveExtractor {
         throw fromSystemError(e, `Cannot create file "${path}"`)
       }
     }
-    this.file = {fd, path, size, position: 0}
+    this.file = {fd, path, size, position: 0, unflushed: 0}
   }
 
   private async fileData(data: Buffer): Promise<void> {
@@ -337,7 +340,15 @@ export class ArchiveExtractor {
       throw fromSystemError(err, `Cannot write file "${file.path}"`)
     }
     file.position += this.batchUsed
+    file.unflushed += this.batchUsed
     this.batchUsed = 0
+    const writeback = this.options.writeback
+    if (writeback && file.unflushed >= WRITEBACK_BYTES && !file.flushing) {
+      file.unflushed = 0
+      file.flushing = writeback.flushDescriptor(file.fd, file.path).then(() => {
+        file.flushing = undefined
+      })
+    }
   }
 
   private async closeFile(): Promise<void> {
@@ -348,12 +359,18 @@ export class ArchiveExtractor {
     } finally {
       this.file = undefined
       this.batchUsed = 0
+      // The thread pool may still be flushing this descriptor: it must not be closed (and its
+      // number reused) under it.
+      await file.flushing
       try {
         closeSync(file.fd)
       } catch {
         // already failed; the error that matters is being reported
       }
     }
-    if (!this.failed) this.options.onFile?.(file.path, file.size)
+    if (!this.failed) {
+      this.options.writeback?.fileDone(file.path)
+      this.options.onFile?.(file.path, file.size)
+    }
   }
 }

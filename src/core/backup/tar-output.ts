@@ -7,6 +7,7 @@ import * as tar from 'tar-stream'
 import {fromSystemError, ReplError} from '../errors.js'
 import {compressStream, decompressStream, type CompressionAlgorithm, type CompressionSpec} from '../compress/index.js'
 import {BatchFile} from './batch-file.js'
+import type {EarlyWriteback} from './early-writeback.js'
 import {ChainWriter} from './stream-writer.js'
 
 /**
@@ -25,8 +26,8 @@ export interface ExtraMember {
 }
 
 export interface TarOutputOptions {
-  /** A file to create, or a stream to write into (stdout; left open). */
-  destination: {path: string; fileMode: number} | {stream: Writable}
+  /** A file to create (written out to disk as it goes with `writeback`), or a stream to write into (stdout; left open). */
+  destination: {path: string; fileMode: number; writeback?: EarlyWriteback} | {stream: Writable}
   /** For messages. */
   archive: string
   /** The server compressed the archive with this. */
@@ -53,7 +54,7 @@ export class TarArchiveOutput {
   static async open(options: TarOutputOptions): Promise<TarArchiveOutput> {
     const d = options.destination
     if (!options.rewrite && !options.clientCompression && 'path' in d) {
-      return new TarArchiveOutput(options, new BatchFileWriter(await BatchFile.create(d.path, d.fileMode)))
+      return new TarArchiveOutput(options, new BatchFileWriter(await BatchFile.create(d.path, d.fileMode, d.writeback)))
     }
     return new TarArchiveOutput(options)
   }

@@ -1,0 +1,79 @@
+import {fdatasync} from 'node:fs'
+import {open} from 'node:fs/promises'
+
+import {fromSystemError, type ReplError} from '../errors.js'
+
+/**
+ * Writes a backup's files out to disk while the backup is still arriving, so that the fsync of
+ * everything at the end (sync.ts) finds little left to do. A backup mostly waits for the
+ * server; without this its disk idles until the end and then has to write the whole backup
+ * at once. A file being written is flushed every WRITEBACK_BYTES (fdatasync of its open
+ * descriptor, in the thread pool, while writing goes on); a finished file is fsynced by path,
+ * a few at a time. The final fsync of every file and directory still happens: this only moves
+ * the work earlier.
+ *
+ * Errors are kept, and finish() raises the first: a failed fsync must not be lost, since a
+ * later fsync of the same file need not report it again.
+ */
+export const WRITEBACK_BYTES = 32 * 1024 * 1024
+const IN_FLIGHT = 2
+
+export class EarlyWriteback {
+  private readonly queue: string[] = []
+  private next = 0
+  private running = 0
+  private error: ReplError | undefined
+  private idle: (() => void) | undefined
+
+  /** Flush what was written to `fd` so far. Never rejects (see finish()); await it before closing `fd`. */
+  flushDescriptor(fd: number, path: string): Promise<void> {
+    return new Promise((resolve) => {
+      fdatasync(fd, (err) => {
+        if (err) this.error ??= fromSystemError(err, `Cannot fsync "${path}"`)
+        resolve()
+      })
+    })
+  }
+
+  /** A file that is complete and closed: fsync it soon. */
+  fileDone(path: string): void {
+    this.queue.push(path)
+    this.pump()
+  }
+
+  /** Wait for the queued fsyncs; raises the first error any of them met. */
+  async finish(): Promise<void> {
+    if (this.running > 0 || this.next < this.queue.length) await new Promise<void>((resolve) => (this.idle = resolve))
+    if (this.error) throw this.error
+  }
+
+  /** The backup failed: start nothing more. */
+  abandon(): void {
+    this.next = this.queue.length
+  }
+
+  private pump(): void {
+    while (this.running < IN_FLIGHT && this.next < this.queue.length) {
+      const path = this.queue[this.next++]!
+      this.running++
+      void this.syncFile(path).finally(() => {
+        this.running--
+        this.pump()
+        if (this.running === 0 && this.next >= this.queue.length) this.idle?.()
+      })
+    }
+  }
+
+  private async syncFile(path: string): Promise<void> {
+    let fh
+    try {
+      fh = await open(path, 'r')
+      await fh.sync()
+    } catch (err) {
+      // Gone already (a backup being cleaned up): the final fsync walks what is there.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.error ??= fromSystemError(err, `Cannot fsync "${path}"`)
+    } finally {
+      await fh?.close().catch(() => {})
+    }
+  }
+}
