@@ -7,7 +7,7 @@
  * on a shared 2-core machine wall time swings with other load, CPU time much less. Not part of
  * `npm test`.
  *
- *   npx tsx bench/basebackup.ts [--runs=3] [--scale=60]
+ *   npx tsx bench/basebackup.ts [--runs=3] [--scale=60] [--only=TEXT: the scenarios whose name has it]
  */
 import {execFile} from 'node:child_process'
 import {rm} from 'node:fs/promises'
@@ -26,11 +26,13 @@ const SCALE = arg('scale', 60)
 const ENV = {...process.env, PGAPPNAME: 'bench'}
 const REPL = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 
-const SCENARIOS: Array<{name: string; args: string[]}> = [
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1]
+const ALL_SCENARIOS: Array<{name: string; args: string[]}> = [
   {name: 'plain, -X stream', args: ['-F', 'p', '-X', 'stream']},
   {name: 'tar, -X stream', args: ['-F', 't', '-X', 'stream']},
   {name: 'tar, server-zstd', args: ['-F', 't', '-X', 'stream', '--compress=server-zstd']},
 ]
+const SCENARIOS = ALL_SCENARIOS.filter((s) => ONLY === undefined || s.name.includes(ONLY))
 
 /**
  * Remove a backup and let the file system settle: deleting a gigabyte on a file system mounted
