@@ -1,7 +1,7 @@
 import {fdatasync} from 'node:fs'
-import {open} from 'node:fs/promises'
 
 import {fromSystemError, type ReplError} from '../errors.js'
+import {syncPath} from './sync.js'
 
 /**
  * Writes a backup's files out to disk while the backup is still arriving, so that the fsync of
@@ -65,15 +65,11 @@ export class EarlyWriteback {
   }
 
   private async syncFile(path: string): Promise<void> {
-    let fh
     try {
-      fh = await open(path, 'r')
-      await fh.sync()
+      await syncPath(path)
     } catch (err) {
       // Gone already (a backup being cleaned up): the final fsync walks what is there.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.error ??= fromSystemError(err, `Cannot fsync "${path}"`)
-    } finally {
-      await fh?.close().catch(() => {})
+      if (((err as ReplError).cause as NodeJS.ErrnoException | undefined)?.code !== 'ENOENT') this.error ??= err as ReplError
     }
   }
 }

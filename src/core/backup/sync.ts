@@ -46,7 +46,8 @@ async function collect(dir: string, rel: string, files: string[], dirs: string[]
   }
 }
 
-async function syncPath(path: string): Promise<void> {
+/** fsync one file or directory (a directory that cannot be fsynced is skipped). */
+export async function syncPath(path: string): Promise<void> {
   let fh
   try {
     fh = await open(path, 'r')
