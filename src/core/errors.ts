@@ -95,8 +95,7 @@ export interface ErrorData {
   details: string[]
 }
 
-export function errorData(err: unknown): ErrorData {
-  const e = err instanceof ReplError ? err : fromSystemError(err, 'Unexpected error in a worker thread')
+export function errorData(e: ReplError): ErrorData {
   return {code: e.code, message: e.message, hint: e.hint, details: e.details}
 }
 

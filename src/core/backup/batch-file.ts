@@ -2,7 +2,7 @@ import {writeSync} from 'node:fs'
 import {open, type FileHandle} from 'node:fs/promises'
 
 import {fromSystemError} from '../errors.js'
-import {WRITEBACK_BYTES, type EarlyWriteback} from './early-writeback.js'
+import type {EarlyWriteback, FileWriteback} from './early-writeback.js'
 
 /**
  * A file written in large pieces: incoming chunks (a backup's ~32 kB CopyData payloads) are
@@ -15,14 +15,15 @@ export class BatchFile {
   private buffer = Buffer.allocUnsafe(BATCH_BYTES)
   private used = 0
   private position = 0
-  private unflushed = 0
-  private flushing: Promise<void> | undefined
+  private readonly writeback: FileWriteback | undefined
 
   private constructor(
     private readonly fh: FileHandle,
     readonly path: string,
-    private readonly writeback: EarlyWriteback | undefined,
-  ) {}
+    private readonly early: EarlyWriteback | undefined,
+  ) {
+    this.writeback = early?.open(fh.fd, path)
+  }
 
   /** Create `path`; it must not exist yet. With `writeback`, it goes to disk as it is written. */
   static async create(path: string, mode: number, writeback?: EarlyWriteback): Promise<BatchFile> {
@@ -63,31 +64,24 @@ export class BatchFile {
     } catch (err) {
       throw fromSystemError(err, `Cannot write "${this.path}"`)
     }
-    this.unflushed += data.length
-    if (this.writeback && this.unflushed >= WRITEBACK_BYTES && !this.flushing) {
-      this.unflushed = 0
-      this.flushing = this.writeback.flushDescriptor(this.fh.fd, this.path).then(() => {
-        this.flushing = undefined
-      })
-    }
+    this.writeback?.wrote(data.length)
   }
 
   async close(): Promise<void> {
     try {
       await this.flush()
     } finally {
-      // Never close the descriptor while the thread pool still flushes it.
-      await this.flushing
+      await this.writeback?.settled()
       await this.fh.close()
     }
-    this.writeback?.fileDone(this.path)
+    this.early?.fileDone(this.path)
   }
 
   /** Give up: close without writing what is buffered. */
   abandon(): void {
     this.used = 0
     void (async () => {
-      await this.flushing
+      await this.writeback?.settled()
       await this.fh.close()
     })().catch(() => {})
   }

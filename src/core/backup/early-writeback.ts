@@ -15,8 +15,34 @@ import {syncPath} from './sync.js'
  * Errors are kept, and finish() raises the first: a failed fsync must not be lost, since a
  * later fsync of the same file need not report it again.
  */
-export const WRITEBACK_BYTES = 32 * 1024 * 1024
+const WRITEBACK_BYTES = 32 * 1024 * 1024
 const IN_FLIGHT = 2
+
+/** One file being written: tell it what was written; settle it before closing the descriptor. */
+export class FileWriteback {
+  private unflushed = 0
+  private flushing: Promise<void> | undefined
+
+  constructor(
+    private readonly owner: EarlyWriteback,
+    private readonly fd: number,
+    private readonly path: string,
+  ) {}
+
+  wrote(bytes: number): void {
+    this.unflushed += bytes
+    if (this.unflushed < WRITEBACK_BYTES || this.flushing) return
+    this.unflushed = 0
+    this.flushing = this.owner.flushDescriptor(this.fd, this.path).then(() => {
+      this.flushing = undefined
+    })
+  }
+
+  /** Resolves once no flush of the descriptor is running: it must not be closed (and its number reused) under one. */
+  async settled(): Promise<void> {
+    await this.flushing
+  }
+}
 
 export class EarlyWriteback {
   private readonly queue: string[] = []
@@ -25,7 +51,12 @@ export class EarlyWriteback {
   private error: ReplError | undefined
   private idle: (() => void) | undefined
 
-  /** Flush what was written to `fd` so far. Never rejects (see finish()); await it before closing `fd`. */
+  /** Follow a file open for writing. */
+  open(fd: number, path: string): FileWriteback {
+    return new FileWriteback(this, fd, path)
+  }
+
+  /** Flush what was written to `fd` so far. Never rejects (see finish()). */
   flushDescriptor(fd: number, path: string): Promise<void> {
     return new Promise((resolve) => {
       fdatasync(fd, (err) => {

@@ -5,7 +5,7 @@ import {dirname, join} from 'node:path'
 import {Writable} from 'node:stream'
 
 import {fromSystemError, ReplError} from '../errors.js'
-import {WRITEBACK_BYTES, type EarlyWriteback} from './early-writeback.js'
+import type {EarlyWriteback, FileWriteback} from './early-writeback.js'
 
 /**
  * Unpacks one archive of a plain-format backup into a directory as it streams in. Members
@@ -66,7 +66,7 @@ export class ArchiveExtractor {
   /** Bytes of the current member's data still to come, then of its padding. */
   private remaining = 0
   private padding = 0
-  private file?: {fd: number; path: string; size: number; position: number; unflushed: number; flushing?: Promise<void>}
+  private file?: {fd: number; path: string; size: number; position: number; writeback?: FileWriteback}
   private readonly batch = Buffer.allocUnsafe(WRITE_BATCH)
   private batchUsed = 0
   /** pax or GNU long-name data being gathered, applied to the next header. */
@@ -315,7 +315,7 @@ export class ArchiveExtractor {
         throw fromSystemError(e, `Cannot create file "${path}"`)
       }
     }
-    this.file = {fd, path, size, position: 0, unflushed: 0}
+    this.file = {fd, path, size, position: 0, writeback: this.options.writeback?.open(fd, path)}
   }
 
   private async fileData(data: Buffer): Promise<void> {
@@ -340,15 +340,8 @@ export class ArchiveExtractor {
       throw fromSystemError(err, `Cannot write file "${file.path}"`)
     }
     file.position += this.batchUsed
-    file.unflushed += this.batchUsed
+    file.writeback?.wrote(this.batchUsed)
     this.batchUsed = 0
-    const writeback = this.options.writeback
-    if (writeback && file.unflushed >= WRITEBACK_BYTES && !file.flushing) {
-      file.unflushed = 0
-      file.flushing = writeback.flushDescriptor(file.fd, file.path).then(() => {
-        file.flushing = undefined
-      })
-    }
   }
 
   private async closeFile(): Promise<void> {
@@ -359,9 +352,7 @@ export class ArchiveExtractor {
     } finally {
       this.file = undefined
       this.batchUsed = 0
-      // The thread pool may still be flushing this descriptor: it must not be closed (and its
-      // number reused) under it.
-      await file.flushing
+      await file.writeback?.settled()
       try {
         closeSync(file.fd)
       } catch {

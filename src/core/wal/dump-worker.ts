@@ -1,7 +1,6 @@
 import {parentPort, workerData} from 'node:worker_threads'
 
-import {errorData} from '../errors.js'
-import {TaskReader, type TaskError, type TaskRequest, type WorkerConfig} from './dump.js'
+import {TaskReader, type TaskRequest, type WorkerConfig} from './dump.js'
 
 /** A worker thread of dumpWal: reads the segments it is given, one task at a time. */
 const reader = new TaskReader(workerData as WorkerConfig)
@@ -9,14 +8,9 @@ let queue: Promise<void> = Promise.resolve()
 
 parentPort!.on('message', (task: TaskRequest) => {
   queue = queue.then(async () => {
-    try {
-      const result = await reader.run(task)
-      const transfer: ArrayBuffer[] = [...result.output]
-      if (result.stats) transfer.push(...result.stats.arrays.map((a) => a.buffer as ArrayBuffer))
-      parentPort!.postMessage(result, transfer)
-    } catch (err) {
-      // Reported as the task's outcome, code and hint intact; the worker stays usable.
-      parentPort!.postMessage({id: task.id, thrown: errorData(err)} satisfies TaskError)
-    }
+    const result = await reader.run(task)
+    const transfer: ArrayBuffer[] = [...result.output]
+    if (result.stats) transfer.push(...result.stats.arrays.map((a) => a.buffer as ArrayBuffer))
+    parentPort!.postMessage(result, transfer)
   })
 })

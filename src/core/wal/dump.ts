@@ -2,7 +2,7 @@ import {readFileSync} from 'node:fs'
 import {availableParallelism, loadavg} from 'node:os'
 import {Worker} from 'node:worker_threads'
 
-import {errorData, errorFromData, type ErrorData} from '../errors.js'
+import {errorData, errorFromData, ReplError, type ErrorData} from '../errors.js'
 import {XLOG_BLCKSZ, type Lsn} from './lsn.js'
 import {OutputBuffer} from './output-buffer.js'
 import {SIZE_OF_LONG_PAGE_HEADER, SIZE_OF_SHORT_PAGE_HEADER, walVersionByMajor, type WalVersion} from './page.js'
@@ -212,12 +212,6 @@ export interface TaskResult {
   stats?: WalStatsData
 }
 
-/** What a worker reports for a task that threw (what reading itself meets is in TaskResult.error). */
-export interface TaskError {
-  id: number
-  thrown: ErrorData
-}
-
 export interface TaskRequest {
   id: number
   start: number
@@ -289,6 +283,9 @@ export class TaskReader {
         }
       }
     } catch (err) {
+      // An I/O error: the records before it are still shown (then it is raised, in order).
+      // Anything else is a bug and ends the worker.
+      if (!(err instanceof ReplError)) throw err
       error = errorData(err)
     } finally {
       await reader.close()
@@ -333,11 +330,10 @@ class WorkerPool {
     const script = new URL(here.endsWith('.ts') ? './dump-worker.ts' : './dump-worker.js', here)
     for (let i = 0; i < count; i++) {
       const w = new Worker(script, {workerData: config})
-      w.on('message', (r: TaskResult | TaskError) => {
+      w.on('message', (r: TaskResult) => {
         const p = this.waiting.get(r.id)
         this.waiting.delete(r.id)
-        if ('thrown' in r) p?.reject(errorFromData(r.thrown))
-        else p?.resolve(r)
+        p?.resolve(r)
       })
       w.on('error', (err) => this.fail(err))
       w.on('exit', (code) => {
