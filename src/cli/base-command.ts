@@ -23,6 +23,8 @@ export abstract class BaseCommand extends Command {
   protected jsonMode = false
   protected debugMode = false
   private signalHandler?: (signal: NodeJS.Signals) => void
+  /** stdout's reader went away (`repl waldump | head`). */
+  private outputClosed = false
 
   override async init(): Promise<void> {
     // Read --json/--debug before full parsing so even flag errors honour them.
@@ -37,6 +39,15 @@ export abstract class BaseCommand extends Command {
     }
     process.on('SIGINT', this.signalHandler)
     process.on('SIGTERM', this.signalHandler)
+    // Node ignores SIGPIPE, so a closed pipe surfaces as an EPIPE error event; unhandled, it
+    // would end the process with a stack trace. A reader that stops reading stdout means the
+    // work is not wanted any more: stop it, as a C tool killed by SIGPIPE would. Lost
+    // diagnostics (stderr closed) are no reason to abandon a backup: they are dropped.
+    process.stdout.on('error', () => {
+      this.outputClosed = true
+      this.abortController.abort(new ReplError('OUTPUT_CLOSED', 'Output closed before everything was written'))
+    })
+    process.stderr.on('error', () => {})
   }
 
   protected get signal(): AbortSignal {
@@ -54,6 +65,8 @@ export abstract class BaseCommand extends Command {
   }
 
   override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<never> {
+    // Whatever error the closed output caused, there is nobody left to read about it.
+    if (this.outputClosed || (err instanceof ReplError && err.code === 'OUTPUT_CLOSED')) return this.exit(EXIT_CODES.OUTPUT_CLOSED)
     const {message, hint, details, code, exitCode, extra} = describeError(err)
     const lines = [`repl: error: ${message}`]
     for (const d of details) lines.push(`  ${d}`)

@@ -21,6 +21,8 @@ export const EXIT_CODES = {
   DATA: 7,
   /** Interrupted by SIGINT/SIGTERM where that is not a clean stop. */
   INTERRUPTED: 130,
+  /** The reader of stdout went away (`| head`): what a shell reports for a tool killed by SIGPIPE. */
+  OUTPUT_CLOSED: 141,
 } as const
 
 export type ErrorCode =
@@ -41,6 +43,7 @@ export type ErrorCode =
   | 'INVALID_DATA'
   | 'SERVER_START_FAILED'
   | 'INTERRUPTED'
+  | 'OUTPUT_CLOSED'
 
 const EXIT_BY_CODE: Record<ErrorCode, number> = {
   INVALID_ARGUMENT: EXIT_CODES.USAGE,
@@ -60,6 +63,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   INVALID_DATA: EXIT_CODES.DATA,
   SERVER_START_FAILED: EXIT_CODES.FAILURE,
   INTERRUPTED: EXIT_CODES.INTERRUPTED,
+  OUTPUT_CLOSED: EXIT_CODES.OUTPUT_CLOSED,
 }
 
 export interface ReplErrorOptions {

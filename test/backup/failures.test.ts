@@ -1,4 +1,4 @@
-import {execFileSync, spawn} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {mkdir, readdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -91,6 +91,20 @@ test.serial('--no-clean keeps what an interrupted backup wrote', async (t) => {
   t.is(code, 130, stderr)
   t.regex(stderr, /not removed at user's request/)
   t.true(existsSync(join(target, 'base')))
+})
+
+test.serial('a closed pipe: a tar backup to stdout stops quietly when its reader exits; lost diagnostics do not stop a backup', async (t) => {
+  const c = clusters.get(pgVersions()[0]!)!
+  const repl = `"${process.execPath}" "${BIN}" basebackup ${c.cliArgs().join(' ')} -c fast`
+  // head takes the first kilobyte of the tar stream and exits; bash reports repl's status.
+  const toStdout = spawnSync('bash', ['-c', `${repl} -D - -F t -X fetch | head -c 1000 >/dev/null; echo "status \${PIPESTATUS[0]}"`], {encoding: 'utf8'})
+  t.is(toStdout.stdout, 'status 141\n')
+  t.is(toStdout.stderr, '', 'nobody is left to read an error about it')
+  // The reader of -v's lines goes away after the first: the backup itself still completes.
+  const target = join(await testDir('stderr-closed'), 'data')
+  const verbose = execFileSync('bash', ['-c', `${repl} -D "${target}" -v 2>&1 | head -1; echo "status \${PIPESTATUS[0]}"`], {encoding: 'utf8'})
+  t.regex(verbose, /^repl basebackup: initiating base backup.*\nstatus 0\n$/)
+  t.true(existsSync(join(target, 'backup_manifest')))
 })
 
 test.serial('an unreachable server fails with a connection error (exit 3) and creates nothing', async (t) => {

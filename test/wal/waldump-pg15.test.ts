@@ -247,6 +247,20 @@ test('waldump --json prints one object per record with the same positions and de
   t.is(report.rows.reduce((n, r) => n + r.count, 0), report.total.count)
 })
 
+test('waldump piped into head stops quietly when head exits, with the status a shell gives a tool killed by SIGPIPE', async (t) => {
+  const f = await setup()
+  // bash reports each side of the pipe; head reads one line and closes the pipe.
+  const script = `"${process.execPath}" "${BIN}" waldump -p "${f.walDir}" -s ${f.start} -e ${f.end} | head -1; echo "status \${PIPESTATUS[0]}"`
+  for (const extra of ['', '--json']) {
+    const r = spawnSync('bash', ['-c', script.replace('waldump', `waldump ${extra}`)], {encoding: 'utf8', timeout: 60_000})
+    const lines = r.stdout.trim().split('\n')
+    t.is(lines.length, 2, r.stdout)
+    t.regex(lines[0]!, extra ? /^\{"lsn":/ : /^rmgr: /)
+    t.is(lines[1], 'status 141')
+    t.is(r.stderr, '', 'no error message: the reader asked for no more')
+  }
+})
+
 test('waldump --follow waits for new WAL on a live server and stops cleanly on SIGINT', async (t) => {
   const f = await setup()
   const from = (await f.cluster.value('SELECT pg_current_wal_insert_lsn()'))!

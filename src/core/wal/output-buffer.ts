@@ -1,5 +1,7 @@
 import {once} from 'node:events'
 
+import {ReplError} from '../errors.js'
+
 /**
  * An output buffer that formats straight into bytes: numbers are written digit by digit and
  * ASCII text with latin1 copies, so printing millions of WAL records builds no intermediate
@@ -155,6 +157,8 @@ export class OutputBuffer {
   /** Wait until the stream accepts more (after flush()). */
   async drain(): Promise<void> {
     if (!this.waiting) return
+    // A stream that failed (its reader gone) will never drain: say so instead of waiting.
+    if ((this.out as {destroyed?: boolean}).destroyed) throw new ReplError('OUTPUT_CLOSED', 'Output closed before everything was written')
     await once(this.out as NodeJS.EventEmitter, 'drain')
     this.waiting = false
   }
