@@ -8,8 +8,9 @@ import {join} from 'node:path'
 
 import test from 'ava'
 
+import {chownTree, resolveRunAsUser} from '../../src/core/server/os-user.js'
 import {pgVersions} from '../helpers/cluster.js'
-import {freePorts, nothingRunningIn, PASSWORD, repl, serverDir, stopTrackedServers} from './helpers.js'
+import {freePorts, nothingRunningIn, PASSWORD, repl, serverDir, sqlOn, stopTrackedServers, waitForValue} from './helpers.js'
 
 test.after.always(() => stopTrackedServers())
 
@@ -85,5 +86,30 @@ test.serial('start-standby times out with the end of the server log when the WAL
   t.regex(r.stderr, /^repl: error: The standby in .* was not streaming before the timeout \(WAL receiver: .*\); stopped it$/m)
   t.regex(r.stderr, /last lines of the server log \(.*\):\n(.*\n)*.*replication slot "nosuchslot" does not exist/)
   t.true(nothingRunningIn(standby))
+  t.is((await repl(['stop', '-D', primary])).code, 0)
+})
+
+test.serial(`a standby whose tablespace and WAL directory live outside its data directory starts and reads them (PG ${newest})`, async (t) => {
+  const [port, standbyPort] = await freePorts(2)
+  const primary = await serverDir('outside-primary')
+  const standby = await serverDir('outside-standby')
+  t.is((await repl(['init-primary', '-D', primary, '--port', String(port), '--pg-version', String(newest), ...FAST])).code, 0)
+  // The primary's tablespace belongs to the server's OS user, as CREATE TABLESPACE requires.
+  const space = join(primary, '..', 'space')
+  await mkdir(space, {mode: 0o700})
+  await chownTree(space, await resolveRunAsUser())
+  await sqlOn(primary, `CREATE TABLESPACE outside LOCATION '${space}'`)
+  await sqlOn(primary, `CREATE TABLE far (v int) TABLESPACE outside; INSERT INTO far SELECT generate_series(1, 100)`)
+  // Run as root, basebackup writes the moved tablespace and WAL directory as root: start-standby
+  // has to hand them to the server's user along with the data directory.
+  const moved = join(standby, '..', 'moved-space')
+  const waldir = join(standby, '..', 'wal')
+  const backup = await repl(['basebackup', '-D', standby, '-R', '-T', `${space}=${moved}`, '--waldir', waldir, '--checkpoint', 'fast', '--no-sync', '-h', '127.0.0.1', '-p', String(port), '-U', 'replicator'])
+  t.is(backup.code, 0, backup.stderr)
+  const start = await repl(['start-standby', '-D', standby, '--port', String(standbyPort), '--pg-version', String(newest), '--timeout', '30'])
+  t.is(start.code, 0, start.stderr)
+  await sqlOn(primary, 'INSERT INTO far SELECT generate_series(101, 150)')
+  t.is(await waitForValue(standby, 'SELECT count(*) FROM far', '150'), '150')
+  t.is((await repl(['stop', '-D', standby])).code, 0)
   t.is((await repl(['stop', '-D', primary])).code, 0)
 })

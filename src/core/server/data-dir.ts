@@ -1,6 +1,6 @@
 import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
-import {chmod, readdir, readFile, stat} from 'node:fs/promises'
+import {chmod, lstat, readdir, readFile, realpath, stat} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {promisify} from 'node:util'
 
@@ -45,22 +45,48 @@ export async function inspectDataDir(dir: string): Promise<DataDirKind> {
 /**
  * Make `dir` the server user's own, with the 0700 mode PostgreSQL insists on. As root the tree is
  * chowned when it belongs to root (written by repl itself) or already to that user; a directory of
- * some third account is refused rather than silently taken over.
+ * some third account is refused rather than silently taken over. The same goes for the
+ * directories the data directory links to, which `chown -R` does not follow: a WAL directory
+ * (--waldir) and tablespaces moved with -T.
  */
 export async function claimDataDir(dir: string, runAs: RunAsUser | undefined): Promise<void> {
   const st = await stat(dir)
   const me = process.getuid?.() ?? 0
   if (runAs) {
-    if (st.uid !== 0 && st.uid !== runAs.uid) {
-      throw new ReplError('PERMISSION_DENIED', `${dir} belongs to another OS user (uid ${st.uid}), not to "${runAs.name}" that the server would run as`, {
-        hint: 'Pass --os-user with the owner of the directory, or chown it first.',
-      })
+    await claimTree(dir, st.uid, runAs)
+    for (const linked of await linkedDirs(dir)) {
+      await assertReachable(linked, runAs)
+      await claimTree(linked, (await stat(linked)).uid, runAs)
     }
-    await chownTree(dir, runAs)
   } else if (st.uid !== me) {
     throw new ReplError('PERMISSION_DENIED', `${dir} belongs to another OS user (uid ${st.uid}); PostgreSQL runs only in a data directory its own user owns`)
   }
   if ((st.mode & 0o777) !== 0o700) await chmod(dir, 0o700)
+}
+
+async function claimTree(dir: string, owner: number, runAs: RunAsUser): Promise<void> {
+  if (owner !== 0 && owner !== runAs.uid) {
+    throw new ReplError('PERMISSION_DENIED', `${dir} belongs to another OS user (uid ${owner}), not to "${runAs.name}" that the server would run as`, {
+      hint: 'Pass --os-user with the owner of the directory, or chown it first.',
+    })
+  }
+  await chownTree(dir, runAs)
+}
+
+/** Where pg_wal and the tablespace links of pg_tblspc point, when they are links. */
+async function linkedDirs(dir: string): Promise<string[]> {
+  const links = [join(dir, 'pg_wal')]
+  const tablespaces = await readdir(join(dir, 'pg_tblspc')).catch(() => [] as string[])
+  links.push(...tablespaces.map((oid) => join(dir, 'pg_tblspc', oid)))
+  const targets: string[] = []
+  for (const link of links) {
+    const st = await lstat(link).catch(() => undefined)
+    if (!st?.isSymbolicLink()) continue
+    // A dangling link is the server's to report, with the tablespace it belongs to.
+    const target = await realpath(link).catch(() => undefined)
+    if (target !== undefined) targets.push(target)
+  }
+  return targets
 }
 
 /**
