@@ -89,7 +89,7 @@ test.serial('start-standby times out with the end of the server log when the WAL
   t.is((await repl(['stop', '-D', primary])).code, 0)
 })
 
-test.serial(`a standby whose tablespace and WAL directory live outside its data directory starts and reads them (PG ${newest})`, async (t) => {
+test.serial(`a standby whose tablespace and WAL directory live outside its data directory, and whose primary's socket directory does not exist, starts and reads them (PG ${newest})`, async (t) => {
   const [port, standbyPort] = await freePorts(2)
   const primary = await serverDir('outside-primary')
   const standby = await serverDir('outside-standby')
@@ -99,6 +99,8 @@ test.serial(`a standby whose tablespace and WAL directory live outside its data 
   await mkdir(space, {mode: 0o700})
   await chownTree(space, await resolveRunAsUser())
   await sqlOn(primary, `CREATE TABLESPACE outside LOCATION '${space}'`)
+  // A socket directory that exists where the primary runs but not for the standby.
+  await sqlOn(primary, `ALTER SYSTEM SET unix_socket_directories = '${join(primary, '..', 'no-such-dir')}'`)
   await sqlOn(primary, `CREATE TABLE far (v int) TABLESPACE outside; INSERT INTO far SELECT generate_series(1, 100)`)
   // Run as root, basebackup writes the moved tablespace and WAL directory as root: start-standby
   // has to hand them to the server's user along with the data directory.
@@ -106,8 +108,9 @@ test.serial(`a standby whose tablespace and WAL directory live outside its data 
   const waldir = join(standby, '..', 'wal')
   const backup = await repl(['basebackup', '-D', standby, '-R', '-T', `${space}=${moved}`, '--waldir', waldir, '--checkpoint', 'fast', '--no-sync', '-h', '127.0.0.1', '-p', String(port), '-U', 'replicator'])
   t.is(backup.code, 0, backup.stderr)
-  const start = await repl(['start-standby', '-D', standby, '--port', String(standbyPort), '--pg-version', String(newest), '--timeout', '30'])
+  const start = await repl(['start-standby', '-D', standby, '--port', String(standbyPort), '--pg-version', String(newest), '--timeout', '30', '--json'])
   t.is(start.code, 0, start.stderr)
+  t.true(start.json().changedSettings.includes('unix_socket_directories'), start.stdout)
   await sqlOn(primary, 'INSERT INTO far SELECT generate_series(101, 150)')
   t.is(await waitForValue(standby, 'SELECT count(*) FROM far', '150'), '150')
   t.is((await repl(['stop', '-D', standby])).code, 0)

@@ -228,3 +228,15 @@ for (const version of pgVersions()) {
     }
   })
 }
+
+test.serial('a socket directory the backup inherited that does not exist here is replaced by /tmp, and replay runs', async (t) => {
+  const s = scenarios.get(pgVersions().at(-1)!)!
+  const dir = await copyBackup(s.backup)
+  // As a backup of a primary configured on another host would carry it.
+  await appendFile(join(dir, 'postgresql.auto.conf'), "unix_socket_directories = '/nonexistent/sockets'\n")
+  const r = await runRepl(['replay', '-D', dir, '--wal-dir', s.archive, '--port', String(await freePort()), '--target', 'immediate', '--target-action', 'shutdown'], {timeoutMs: 240_000})
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stderr, /The socket directories configured \(\/nonexistent\/sockets\) cannot be used here: the server's socket goes to \/tmp/)
+  t.regex(await readFile(join(dir, 'postgresql.auto.conf'), 'utf8'), /^unix_socket_directories = '\/tmp'$/m)
+  t.is(await clusterState(dir), 'shut down in recovery')
+})

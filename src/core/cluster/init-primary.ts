@@ -8,7 +8,8 @@ import type {PgConnection} from '../pg/connection.js'
 import {validateSlotName} from '../replication/slots.js'
 import {locatePgBinaries, locatePgBinariesForMajor} from '../server/binaries.js'
 import {ensureHbaLines, updateAutoConf} from '../server/config-files.js'
-import {assertReachable, claimDataDir, inspectDataDir, isWritableBy} from '../server/data-dir.js'
+import {assertReachable, claimDataDir, inspectDataDir} from '../server/data-dir.js'
+import {socketDirFallback} from '../server/socket-dir.js'
 import {chownTree, resolveRunAsUser} from '../server/os-user.js'
 import {configValue, initdb} from '../server/pg-ctl.js'
 import {assertPortFree} from '../server/port-check.js'
@@ -196,15 +197,10 @@ async function createCluster(target: ServerTarget, options: InitPrimaryOptions, 
   progress({type: 'done', text: `Initialized a PostgreSQL ${target.binaries.version} cluster in ${target.dataDir}`})
 }
 
-/**
- * Some builds put the socket where only their packaged user may write (Debian's
- * /var/run/postgresql): a server run by anyone else could not start. Use /tmp then, the
- * upstream default.
- */
 async function chooseSocketDir(target: ServerTarget, settings: Record<string, string>): Promise<void> {
   const current = await configValue({binDir: target.binaries.binDir, dataDir: target.dataDir, runAs: target.runAs}, 'unix_socket_directories')
-  const dirs = current.split(',').map((d) => d.trim()).filter(Boolean)
-  for (const dir of dirs) if (!(await isWritableBy(dir, target.runAs))) settings.unix_socket_directories = '/tmp'
+  const fallback = await socketDirFallback(current, target.runAs)
+  if (fallback) settings.unix_socket_directories = fallback
 }
 
 async function startForSetup(

@@ -18,6 +18,8 @@ export interface StandbyOptions {
   port?: number
   applicationName?: string
   hotStandbyFeedback?: boolean
+  /** Where the socket goes instead of the inherited unix_socket_directories (see socket-dir.ts). */
+  socketDirectories?: string
 }
 
 export interface StandbyConfigResult {
@@ -47,6 +49,7 @@ export async function configureStandby(dataDir: string, options: StandbyOptions,
   const extra: Record<string, string | null> = {hot_standby: 'on'}
   if (options.port !== undefined) extra.port = String(options.port)
   if (options.hotStandbyFeedback) extra.hot_standby_feedback = 'on'
+  if (options.socketDirectories !== undefined) extra.unix_socket_directories = options.socketDirectories
   // Inherited from the primary, it would make this server block every commit once promoted,
   // waiting for standbys it does not have. Set it again after a failover, for the new topology.
   if ((await current('synchronous_standby_names')) !== '') extra.synchronous_standby_names = ''

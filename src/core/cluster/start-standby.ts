@@ -3,6 +3,7 @@ import {ReplError} from '../errors.js'
 import {locatePgBinariesForMajor} from '../server/binaries.js'
 import {assertReachable, claimDataDir, inspectDataDir} from '../server/data-dir.js'
 import {resolveRunAsUser} from '../server/os-user.js'
+import {socketDirFallback} from '../server/socket-dir.js'
 import {readControlFile} from '../server/pg-control.js'
 import {configValue} from '../server/pg-ctl.js'
 import {runningPostmaster} from '../server/postmaster.js'
@@ -74,7 +75,8 @@ export async function startStandby(options: StartStandbyOptions): Promise<StartS
     await assertReachable(dataDir, runAs)
     // postgres -C (reading the configuration) insists on the right owner and mode: claim first.
     await claimDataDir(dataDir, runAs)
-    config = await configureStandby(dataDir, options, (name) => configValue(ctl, name))
+    const socketDirectories = await socketDirFallback(await configValue(ctl, 'unix_socket_directories'), runAs)
+    config = await configureStandby(dataDir, {...options, socketDirectories}, (name) => configValue(ctl, name))
     await ensureAdminAccess(dataDir, superuser, runAs)
     await claimDataDir(dataDir, runAs)
     if (config.changedSettings.length) progress({type: 'note', text: `Configured ${config.changedSettings.join(', ')}`})

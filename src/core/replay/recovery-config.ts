@@ -20,6 +20,8 @@ export interface RecoveryConfigOptions {
   port?: number
   /** Current synchronous_standby_names (postgres -C). */
   synchronousStandbyNames: string
+  /** Where the socket goes instead of the inherited unix_socket_directories (see socket-dir.ts). */
+  socketDirectories?: string
 }
 
 export interface RecoveryConfigResult {
@@ -40,6 +42,7 @@ export async function writeRecoveryConfig(o: RecoveryConfigOptions): Promise<Rec
     hot_standby: 'on',
   }
   if (o.port !== undefined) settings.port = String(o.port)
+  if (o.socketDirectories !== undefined) settings.unix_socket_directories = o.socketDirectories
   // Inherited from the primary it would make the recovered server wait at every commit for
   // standbys it does not have.
   if (o.synchronousStandbyNames !== '') settings.synchronous_standby_names = ''

@@ -9,6 +9,7 @@ import {resolveRunAsUser, type RunAsUser} from '../server/os-user.js'
 import {assertPortFree} from '../server/port-check.js'
 import {runningPostmaster} from '../server/postmaster.js'
 import {ServerSettings} from '../server/server-settings.js'
+import {socketDirFallback} from '../server/socket-dir.js'
 import {readBackupStart} from './backup-start.js'
 import {checkWalChain} from './chain-check.js'
 import {parseRecoveryTarget, parseTargetTimeline, type RecoveryGoal, type TargetAction, type TargetInput} from './recovery-target.js'
@@ -102,9 +103,10 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     // postgres -C (when the settings need it) insists on the directory's owner and mode.
     await claimDataDir(dataDir, runAs)
     const ctl = {binDir: binaries.binDir, dataDir, runAs}
-    const [synchronousStandbyNames, configuredPort, listenAddresses] = await Promise.all(
-      ['synchronous_standby_names', 'port', 'listen_addresses'].map((name) => settings.get(name, ctl)),
+    const [synchronousStandbyNames, configuredPort, listenAddresses, socketDirs] = await Promise.all(
+      ['synchronous_standby_names', 'port', 'listen_addresses', 'unix_socket_directories'].map((name) => settings.get(name, ctl)),
     )
+    const socketDirectories = await socketDirFallback(socketDirs!, runAs)
     port = options.port ?? Number(configuredPort)
     // A taken port is reported before the directory is changed.
     if (listenAddresses !== '') await assertPortFree(port, listenAddresses!)
@@ -115,7 +117,9 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
       sources: check.sources,
       port: options.port,
       synchronousStandbyNames: synchronousStandbyNames!,
+      socketDirectories,
     })
+    if (socketDirectories) progress({type: 'note', text: `The socket directories configured (${socketDirs}) cannot be used here: the server's socket goes to ${socketDirectories}`})
     if (config.removedStandbySignal) progress({type: 'note', text: 'Removed standby.signal: the backup replays archived WAL, it does not follow a primary'})
     await ensureAdminAccess(dataDir, superuser, runAs)
     // What was written above is root's when repl runs as root; the rest was claimed already.
