@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import {Command} from '@oclif/core/command'
 
-import {ReplError, EXIT_CODES, ServerError} from '../core/errors.js'
+import {EXIT_CODES, fromSystemError, ReplError, ServerError} from '../core/errors.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -23,8 +23,9 @@ export abstract class BaseCommand extends Command {
   protected jsonMode = false
   protected debugMode = false
   private signalHandler?: (signal: NodeJS.Signals) => void
-  /** stdout's reader went away (`repl waldump | head`). */
-  private outputClosed = false
+  /** Writing stdout failed: its reader went away (`repl waldump | head`), or the disk is full. */
+  private outputFailure?: ReplError
+  private outputFailureReported = false
 
   override async init(): Promise<void> {
     // Read --json/--debug before full parsing so even flag errors honour them.
@@ -39,15 +40,25 @@ export abstract class BaseCommand extends Command {
     }
     process.on('SIGINT', this.signalHandler)
     process.on('SIGTERM', this.signalHandler)
-    // Node ignores SIGPIPE, so a closed pipe surfaces as an EPIPE error event; unhandled, it
-    // would end the process with a stack trace. A reader that stops reading stdout means the
-    // work is not wanted any more: stop it, as a C tool killed by SIGPIPE would. Lost
-    // diagnostics (stderr closed) are no reason to abandon a backup: they are dropped.
-    process.stdout.on('error', () => {
-      this.outputClosed = true
-      this.abortController.abort(new ReplError('OUTPUT_CLOSED', 'Output closed before everything was written'))
+    // Node ignores SIGPIPE, so a closed pipe surfaces as an EPIPE error event (and oclif's own
+    // listener rethrows anything else, a full disk included, as a stack trace): this listener
+    // replaces it. A reader that stops reading stdout means the work is not wanted any more:
+    // it stops quietly, as a C tool killed by SIGPIPE would. Any other write error is reported,
+    // even when it comes after the command ended. Lost diagnostics (stderr closed) are no
+    // reason to abandon a backup: they are dropped.
+    process.stdout.removeAllListeners('error')
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      const failure = err.code === 'EPIPE' ? new ReplError('OUTPUT_CLOSED', 'Output closed before everything was written') : fromSystemError(err, 'Cannot write to standard output')
+      this.outputFailure ??= failure
+      this.abortController.abort(failure)
     })
     process.stderr.on('error', () => {})
+    process.once('exit', () => {
+      const failure = this.outputFailure
+      if (!failure || this.outputFailureReported) return
+      if (failure.code !== 'OUTPUT_CLOSED') process.stderr.write(`repl: error: ${failure.message}\n`)
+      process.exitCode = failure.exitCode
+    })
   }
 
   protected get signal(): AbortSignal {
@@ -65,8 +76,13 @@ export abstract class BaseCommand extends Command {
   }
 
   override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<never> {
-    // Whatever error the closed output caused, there is nobody left to read about it.
-    if (this.outputClosed || (err instanceof ReplError && err.code === 'OUTPUT_CLOSED')) return this.exit(EXIT_CODES.OUTPUT_CLOSED)
+    // Whatever error a failed stdout caused downstream, the failure itself is what to report;
+    // when the reader went away there is nobody left to read about it.
+    if (this.outputFailure) {
+      this.outputFailureReported = true
+      err = this.outputFailure
+    }
+    if (err instanceof ReplError && err.code === 'OUTPUT_CLOSED') return this.exit(EXIT_CODES.OUTPUT_CLOSED)
     const {message, hint, details, code, exitCode, extra} = describeError(err)
     const lines = [`repl: error: ${message}`]
     for (const d of details) lines.push(`  ${d}`)

@@ -2,13 +2,14 @@
  * repl waldump's command line: flags and arguments are checked like pg_waldump's, and bad
  * input ends in one line on stderr and a non-zero exit, with no stack trace.
  */
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
+import {closeSync, mkdtempSync, openSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import test from 'ava'
 
-import {runRepl} from '../helpers/cli.js'
+import {BIN, runRepl} from '../helpers/cli.js'
 
 const empty = mkdtempSync(join(tmpdir(), 'waldump-empty-'))
 test.after.always(() => rmSync(empty, {recursive: true, force: true}))
@@ -51,6 +52,17 @@ test('waldump reports missing WAL and unreadable segments as I/O or data errors'
     oneLineError(t, await runRepl(['waldump', '-p', dir, '000000010000000000000001', '--json']), 7, /WAL segment size must be a power of two/)
   } finally {
     rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+test('a full disk under stdout is one error line and exit code 5, not a stack trace', (t) => {
+  const full = openSync('/dev/full', 'w')
+  try {
+    const r = spawnSync(process.execPath, [BIN, 'waldump', '--rmgr=list'], {stdio: ['ignore', full, 'pipe'], encoding: 'utf8'})
+    t.is(r.status, 5, r.stderr)
+    t.is(r.stderr, 'repl: error: Cannot write to standard output: no space left on device\n')
+  } finally {
+    closeSync(full)
   }
 })
 
