@@ -124,3 +124,11 @@ test('status exits non-zero with one line when the server cannot be reached', as
   t.is(r.stderr.split('\n')[0], `repl: error: connection to server at "127.0.0.1", port ${port} failed: Connection refused`)
   t.regex(r.stderr, /hint: Is the server running on that host and accepting TCP\/IP connections\?/)
 })
+
+test('sslmode=require against a server without TLS is one line, exit 3, and a hint on what to change', async (t) => {
+  const primary = primaries.get(pgVersions()[0]!)!
+  const r = await runRepl(['status', ...primary.cliArgs(), '-d', 'dbname=postgres sslmode=require'])
+  t.is(r.code, 3)
+  t.is(r.stderr.split('\n')[0], `repl: error: connection to server at "127.0.0.1", port ${primary.port} failed: server does not support SSL, but SSL was required`)
+  t.regex(r.stderr, /^hint: sslmode=require insists on TLS: turn on ssl in the server's configuration, or connect with sslmode=prefer \(or disable\)\.$/m)
+})

@@ -581,7 +581,9 @@ export class PgConnection {
         this.attach(raw)
         return
       }
-      throw new ReplError('TLS_FAILED', `connection to ${describeTarget(this.config.target)} failed: server does not support SSL, but SSL was required`, {hint: `sslmode=${mode}`})
+      throw new ReplError('TLS_FAILED', `connection to ${describeTarget(this.config.target)} failed: server does not support SSL, but SSL was required`, {
+        hint: `sslmode=${mode} insists on TLS: turn on ssl in the server's configuration, or connect with sslmode=prefer (or disable).`,
+      })
     }
     if (answer !== 0x53 /* S */) {
       throw new ReplError('PROTOCOL_ERROR', `received invalid response to SSL negotiation: ${String.fromCharCode(answer)}`)
