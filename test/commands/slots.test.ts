@@ -1,7 +1,9 @@
+import {spawn} from 'node:child_process'
+
 import test from 'ava'
 
-import {runRepl} from '../helpers/cli.js'
-import {pgVersions, startCluster, type TestCluster} from '../helpers/cluster.js'
+import {BIN, runRepl} from '../helpers/cli.js'
+import {pgVersions, startCluster, testDir, waitFor, type TestCluster} from '../helpers/cluster.js'
 
 const clusters = new Map<number, TestCluster>()
 
@@ -91,3 +93,26 @@ for (const version of pgVersions()) {
     }
   })
 }
+
+test.serial('a slot in use is not dropped: the error says who holds it and what to do; --wait drops it once released', async (t) => {
+  const c = clusters.get(pgVersions().at(-1)!)!
+  t.is((await runRepl(['create-slot', 'busy', ...c.cliArgs()])).code, 0)
+  const archive = await testDir('busy-slot')
+  const receiver = spawn(process.execPath, [BIN, 'receivewal', '-D', archive, '-S', 'busy', ...c.cliArgs()], {stdio: 'ignore'})
+  const stopped = new Promise((resolve) => receiver.on('close', resolve))
+  try {
+    await waitFor(async () => (await c.value("SELECT active FROM pg_replication_slots WHERE slot_name = 'busy'")) === 't', 20_000, 'the receiver to use the slot')
+    const r = await runRepl(['drop-slot', 'busy', ...c.cliArgs()])
+    t.is(r.code, 4)
+    t.regex(r.stderr, /^repl: error: Cannot drop replication slot "busy": replication slot "busy" is active for PID \d+$/m)
+    t.regex(r.stderr, /^hint: Stop the standby or WAL receiver that uses it first, or pass --wait to wait until it lets go\.$/m)
+    const waiting = runRepl(['drop-slot', 'busy', '--wait', ...c.cliArgs()])
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    receiver.kill('SIGINT')
+    t.is((await waiting).code, 0)
+    t.deepEqual(await slotRow(c, 'busy'), [])
+  } finally {
+    receiver.kill('SIGKILL')
+    await stopped
+  }
+})

@@ -184,6 +184,10 @@ export async function dropReplicationSlot(conn: PgConnection, name: string, opti
   try {
     await conn.query(`DROP_REPLICATION_SLOT ${quoteIdent(name)}${options.wait ? ' WAIT' : ''}`)
   } catch (err) {
+    // 55006 object_in_use: a standby or receiver is streaming from it.
+    if (err instanceof ServerError && err.sqlstate === '55006' && !err.hint) {
+      throw new ServerError({...err.fields, hint: 'Stop the standby or WAL receiver that uses it first, or pass --wait to wait until it lets go.'}, `Cannot drop replication slot "${name}"`)
+    }
     throw slotError(err, `Cannot drop replication slot "${name}"`)
   }
 }
