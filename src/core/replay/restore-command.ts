@@ -24,8 +24,9 @@ export interface RestoreCommandOptions {
 export function restoreCommand(o: RestoreCommandOptions): string {
   return [
     `f=%f; p=%p; s=${quotePath(o.stagingDir)}; w=${quotePath(o.archiveDir)}`,
-    'mv -f "$s/$f" "$p" 2>/dev/null && exit 0',
+    // Timeline probes (shell builtins only: no mv started for them).
     'case $f in *.history) exit 1;; esac',
+    'mv -f "$s/$f" "$p" 2>/dev/null && exit 0',
     `if [ -d "$s" ] && [ -d /proc/${o.pid} ]; then : > "$s/$f.want" || exit 200`,
     `while [ -d /proc/${o.pid} ]; do mv -f "$s/$f" "$p" 2>/dev/null && exit 0`,
     'if [ -e "$s/$f.none" ]; then rm -f "$s/$f.none"; exit 1; fi',
