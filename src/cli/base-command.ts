@@ -83,7 +83,7 @@ export abstract class BaseCommand extends Command {
       err = this.outputFailure
     }
     if (err instanceof ReplError && err.code === 'OUTPUT_CLOSED') return this.exit(EXIT_CODES.OUTPUT_CLOSED)
-    const {message, hint, details, code, exitCode, extra} = describeError(err)
+    const {message, hint, details, code, exitCode, extra} = describeError(err, this.ctor.flags ?? {})
     const lines = [`repl: error: ${message}`]
     for (const d of details) lines.push(`  ${d}`)
     if (hint) lines.push(`hint: ${hint}`)
@@ -112,7 +112,7 @@ interface DescribedError {
   extra: Record<string, unknown>
 }
 
-function describeError(err: Error & {oclif?: {exit?: number}}): DescribedError {
+function describeError(err: Error & {oclif?: {exit?: number}}, flags: Record<string, {char?: string}>): DescribedError {
   if (err instanceof ServerError) {
     return {
       message: err.message,
@@ -129,7 +129,7 @@ function describeError(err: Error & {oclif?: {exit?: number}}): DescribedError {
   // oclif's own parse errors (unknown flag, missing argument, bad option value).
   if (err instanceof Errors.CLIError || (err as {parse?: unknown}).parse) {
     return {
-      message: summarizeParseError(err.message),
+      message: summarizeParseError(err.message, flags),
       hint: 'See --help for usage.',
       details: [],
       code: 'INVALID_ARGUMENT',
@@ -145,7 +145,7 @@ function describeError(err: Error & {oclif?: {exit?: number}}): DescribedError {
  * oclif's parse errors span lines ("The following error occurred:", the details, "See more
  * help with --help"); keep one line that says what is wrong.
  */
-function summarizeParseError(message: string): string {
+function summarizeParseError(message: string, flags: Record<string, {char?: string}>): string {
   const lines = message
     .split('\n')
     .map((l) => l.trim())
@@ -157,7 +157,11 @@ function summarizeParseError(message: string): string {
     const names = details.slice(1).map((l) => l.split(/\s+/)[0]!.toUpperCase())
     return `Missing required argument${names.length === 1 ? '' : 's'}: ${names.join(', ')}`
   }
-  return details.join('; ').replace(/\s+/g, ' ')
+  // "Missing required flag pgdata": name it as it is typed.
+  return details
+    .map((l) => l.replace(/^Missing required flag (\S+)$/, (_, name: string) => `Missing required flag --${name}${flags[name]?.char ? ` (-${flags[name]!.char})` : ''}`))
+    .join('; ')
+    .replace(/\s+/g, ' ')
 }
 
 /** BigInt (LSNs, sizes) serialize as strings in JSON is not what scripts want: use numbers when safe. */

@@ -84,3 +84,18 @@ test('an unknown flag is one line and exit 2', async (t) => {
   t.is(r.code, 2)
   t.is(r.stderr, 'repl: error: Nonexistent flag: --bogus\nhint: See --help for usage.\n')
 })
+
+test('a missing required flag is named as it is typed, with its short form', async (t) => {
+  const r = await runRepl(['basebackup'])
+  t.is(r.code, 2)
+  t.is(r.stderr, 'repl: error: Missing required flag --pgdata (-D)\nhint: See --help for usage.\n')
+})
+
+test('an unknown command is one line and exit 2, naming the command it looks like a typo of', async (t) => {
+  const typo = await runRepl(['basebakup', '-D', '/tmp/x'])
+  t.is(typo.code, 2)
+  t.is(typo.stderr, 'repl: error: Unknown command "basebakup"\nhint: Did you mean "basebackup"? See repl --help for the commands.\n')
+  const unknown = await runRepl(['frobnicate'])
+  t.is(unknown.code, 2)
+  t.is(unknown.stderr, 'repl: error: Unknown command "frobnicate"\nhint: See repl --help for the commands.\n')
+})
