@@ -1,8 +1,10 @@
+import {join} from 'node:path'
+
 import {maskConninfo} from '../conninfo/parse.js'
 import {ReplError} from '../errors.js'
 import {locatePgBinariesForMajor} from '../server/binaries.js'
 import {assertReachable, claimDataDir, inspectDataDir} from '../server/data-dir.js'
-import {resolveRunAsUser} from '../server/os-user.js'
+import {chownFiles, resolveRunAsUser} from '../server/os-user.js'
 import {socketDirFallback} from '../server/socket-dir.js'
 import {readControlFile} from '../server/pg-control.js'
 import {configValue} from '../server/pg-ctl.js'
@@ -78,7 +80,8 @@ export async function startStandby(options: StartStandbyOptions): Promise<StartS
     const socketDirectories = await socketDirFallback(await configValue(ctl, 'unix_socket_directories'), runAs)
     config = await configureStandby(dataDir, {...options, socketDirectories}, (name) => configValue(ctl, name))
     await ensureAdminAccess(dataDir, superuser, runAs)
-    await claimDataDir(dataDir, runAs)
+    // The tree was claimed above; only the files just written are root's (when repl is).
+    await chownFiles(['postgresql.auto.conf', 'standby.signal', 'pg_hba.conf', 'pg_ident.conf'].map((f) => join(dataDir, f)), runAs)
     if (config.changedSettings.length) progress({type: 'note', text: `Configured ${config.changedSettings.join(', ')}`})
   }
 

@@ -1,9 +1,9 @@
-import {chown, copyFile, rm, stat, writeFile} from 'node:fs/promises'
+import {copyFile, rm, stat, writeFile} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
 import {fromSystemError} from '../errors.js'
 import {updateAutoConf} from '../server/config-files.js'
-import type {RunAsUser} from '../server/os-user.js'
+import {chownFiles, type RunAsUser} from '../server/os-user.js'
 import {RECOVERY_SETTING_NAMES, recoverySettings, type RecoveryGoal} from './recovery-target.js'
 import type {WalSources} from './wal-archive.js'
 
@@ -80,18 +80,6 @@ async function copyHistories(dataDir: string, sources: WalSources): Promise<stri
 export async function removeRecoverySettings(dataDir: string, owner: RunAsUser | undefined): Promise<void> {
   await updateAutoConf(dataDir, Object.fromEntries(RECOVERY_SETTING_NAMES.map((n) => [n, null])))
   await chownFiles([join(dataDir, 'postgresql.auto.conf')], owner)
-}
-
-/** Hand files repl wrote as root to the server's user (missing ones are skipped). */
-export async function chownFiles(paths: string[], owner: RunAsUser | undefined): Promise<void> {
-  if (!owner) return
-  for (const path of paths) {
-    try {
-      await chown(path, owner.uid, owner.gid)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(err, `Cannot hand ${path} to OS user "${owner.name}"`)
-    }
-  }
 }
 
 export async function exists(path: string): Promise<boolean> {

@@ -3,7 +3,7 @@ import {chown, lstat, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
-import {ReplError} from '../errors.js'
+import {fromSystemError, ReplError} from '../errors.js'
 
 const run = promisify(execFile)
 
@@ -107,5 +107,17 @@ export async function canExecuteAs(file: string, args: string[], user: RunAsUser
     return true
   } catch {
     return false
+  }
+}
+
+/** Hand files repl wrote as root to the server's user (missing ones are skipped). */
+export async function chownFiles(paths: string[], owner: RunAsUser | undefined): Promise<void> {
+  if (!owner) return
+  for (const path of paths) {
+    try {
+      await chown(path, owner.uid, owner.gid)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(err, `Cannot hand ${path} to OS user "${owner.name}"`)
+    }
   }
 }
