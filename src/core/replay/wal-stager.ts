@@ -2,6 +2,7 @@ import {constants as fsConstants, watch, type FSWatcher} from 'node:fs'
 import {chown, copyFile, mkdir, open, readdir, rename, rm, stat, truncate, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {syncPath} from '../backup/sync.js'
 import {fromSystemError, ReplError} from '../errors.js'
 import type {RunAsUser} from '../server/os-user.js'
 import {parseWalFileName} from '../wal/lsn.js'
@@ -180,7 +181,7 @@ export class WalStager {
       // The server fsyncs every restored file before renaming it into pg_wal (durable_rename),
       // in the startup process, while replay waits: write it out here, ahead of time, so that
       // fsync finds nothing left to do.
-      await datasync(tmp)
+      await syncPath(tmp)
       if (this.o.owner) await chown(tmp, this.o.owner.uid, this.o.owner.gid)
       await rename(tmp, join(this.o.dir, file.name))
       this.staged.add(file.name)
@@ -214,11 +215,3 @@ export class WalStager {
   }
 }
 
-async function datasync(path: string): Promise<void> {
-  const fh = await open(path, 'r+')
-  try {
-    await fh.datasync()
-  } finally {
-    await fh.close()
-  }
-}
