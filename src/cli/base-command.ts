@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import {Command} from '@oclif/core/command'
 
-import {EXIT_CODES, fromSystemError, ReplError, ServerError} from '../core/errors.js'
+import {EXIT_CODES, fromSystemError, outputClosedError, ReplError, ServerError} from '../core/errors.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -48,7 +48,7 @@ export abstract class BaseCommand extends Command {
     // reason to abandon a backup: they are dropped.
     process.stdout.removeAllListeners('error')
     process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-      const failure = err.code === 'EPIPE' ? new ReplError('OUTPUT_CLOSED', 'Output closed before everything was written') : fromSystemError(err, 'Cannot write to standard output')
+      const failure = err.code === 'EPIPE' ? outputClosedError() : fromSystemError(err, 'Cannot write to standard output')
       this.outputFailure ??= failure
       this.abortController.abort(failure)
     })

@@ -91,6 +91,11 @@ export class ReplError extends Error {
   }
 }
 
+/** stdout's reader went away: the work is not wanted any more (see BaseCommand). */
+export function outputClosedError(): ReplError {
+  return new ReplError('OUTPUT_CLOSED', 'Output closed before everything was written')
+}
+
 /** A ReplError as plain data, to cross to another thread (a structured clone keeps no class). */
 export interface ErrorData {
   code: ErrorCode

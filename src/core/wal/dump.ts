@@ -362,6 +362,13 @@ class WorkerPool {
   }
 }
 
+/** A segment handed to a thread: its result once done (a failed task is done without one). */
+interface PendingTask {
+  done: boolean
+  result?: TaskResult
+  promise: Promise<TaskResult>
+}
+
 async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: number): Promise<DumpResult> {
   const source = req.source as WalDirectory
   const size = source.segmentSize
@@ -385,7 +392,7 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
   // queued, and this thread reads one itself whenever the next result to print is not ready,
   // so no thread waits while there is reading to do. At most `window` results are held.
   const window = 3 * (workerCount + 1)
-  const results = new Map<number, {done: boolean; result?: TaskResult; promise: Promise<TaskResult>}>()
+  const results = new Map<number, PendingTask>()
   const queued = new Array<number>(workerCount).fill(0)
   let nextSeg = firstSeg
   const hand = (emitting: number): void => {
@@ -393,7 +400,7 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
       while (queued[w]! < 2 && nextSeg <= lastSeg && nextSeg < emitting + window) {
         const seg = nextSeg++
         queued[w]!++
-        const entry: {done: boolean; result?: TaskResult; promise: Promise<TaskResult>} = {done: false, promise: pool.run(task(seg), w)}
+        const entry: PendingTask = {done: false, promise: pool.run(task(seg), w)}
         entry.promise.then(
           (r) => {
             entry.done = true
@@ -424,7 +431,7 @@ async function parallelDump(req: DumpRequest, out: OutputBuffer, workerCount: nu
         // A failure is kept for its turn: the segments before it are printed first, as in a
         // sequential read.
         const ahead = nextSeg++
-        const entry: {done: boolean; result?: TaskResult; promise: Promise<TaskResult>} = {done: false, promise: own.run(task(ahead))}
+        const entry: PendingTask = {done: false, promise: own.run(task(ahead))}
         results.set(ahead, entry)
         await entry.promise.then(
           (r) => {

@@ -1,6 +1,6 @@
 import {once} from 'node:events'
 
-import {ReplError} from '../errors.js'
+import {outputClosedError} from '../errors.js'
 
 /**
  * An output buffer that formats straight into bytes: numbers are written digit by digit and
@@ -158,7 +158,7 @@ export class OutputBuffer {
   async drain(): Promise<void> {
     if (!this.waiting) return
     // A stream that failed (its reader gone) will never drain: say so instead of waiting.
-    if ((this.out as {destroyed?: boolean}).destroyed) throw new ReplError('OUTPUT_CLOSED', 'Output closed before everything was written')
+    if ((this.out as {destroyed?: boolean}).destroyed) throw outputClosedError()
     await once(this.out as NodeJS.EventEmitter, 'drain')
     this.waiting = false
   }
