@@ -7,6 +7,7 @@ import {WalReader, type WalReadFailure} from '../../src/core/wal/record-reader.j
 import {lsnText} from '../../src/core/wal/record.js'
 import {describeRecord, recordTypeName, rmgrById} from '../../src/core/wal/rmgr/index.js'
 import {locateWal, WalDirectory, type SegmentSource} from '../../src/core/wal/segment-source.js'
+import {WalStats} from '../../src/core/wal/stats.js'
 import type {TestCluster} from '../helpers/cluster.js'
 
 export interface RecordSummary {
@@ -61,4 +62,53 @@ export async function currentLsn(cluster: TestCluster): Promise<bigint> {
 
 export function describe(r: RecordSummary): string {
   return `${lsnText(r.lsn)} ${r.rmgr}/${r.type} ${r.description}`
+}
+
+export interface CountResult {
+  records: number
+  /** Of which counted by the walker (bulk only). */
+  walked: number
+  failure: string | undefined
+  /** WalStats.data() as plain arrays (undefined when no record was read). */
+  stats: {count: number; endLsn: number; arrays: number[][]} | undefined
+}
+
+/**
+ * Statistics of a range as `repl waldump --stats` gathers them: `bulk` counts with the
+ * reader's WebAssembly walker wherever it can (as the command does), otherwise every record
+ * goes through read() and WalStats.add. The two must always agree, on damaged WAL too.
+ */
+export async function countRange(source: SegmentSource, start: bigint, end: bigint | undefined, bulk: boolean, readerOptions: {chunkSize?: number; prefetch?: number} = {}): Promise<CountResult> {
+  const reader = new WalReader(source, {start, end, ...readerOptions})
+  let stats: WalStats | undefined
+  let records = 0
+  let walked = 0
+  let steps = 0
+  try {
+    for (;;) {
+      if (++steps > 1_000_000) throw new Error('reader made no progress (hang)')
+      if (bulk && stats) {
+        const n = reader.countRecords(stats)
+        if (n > 0) {
+          records += n
+          walked += n
+          continue
+        }
+      }
+      const s = reader.read()
+      if (s === 'record') {
+        ;(stats ??= new WalStats(reader.version!, reader.firstRecordLsn)).add(reader.record)
+        records++
+      } else if (s === 'need-data') {
+        await reader.fill()
+      } else {
+        break
+      }
+    }
+  } finally {
+    // Closing adds the walker's per-type counts to `stats`.
+    await reader.close()
+  }
+  const data = stats?.data()
+  return {records, walked, failure: reader.failure?.message, stats: data && {count: data.count, endLsn: data.endLsn, arrays: data.arrays.map((a) => Array.from(a))}}
 }

@@ -18,6 +18,7 @@ import {BUILTIN_RMGRS} from '../../src/core/wal/rmgr/index.js'
 import type {SegmentFile, SegmentSource} from '../../src/core/wal/segment-source.js'
 import {formatRecord} from '../../src/core/wal/waldump-format.js'
 import {pgVersions, startCluster} from '../helpers/cluster.js'
+import {countRange} from './wal-test-helpers.js'
 
 const SEGMENT = 1024 * 1024
 const CASES = 1200
@@ -128,6 +129,8 @@ test(`${CASES} seeded mutations of real WAL end in clean errors, never an except
   const rng = new Rng(0x5eed1234)
   const kinds = new Map<string, number>()
   const messages = new Set<string>()
+  let bulkChecked = 0
+  let walked = 0
   for (let i = 0; i < CASES; i++) {
     const segno = segnos[rng.below(segnos.length)]!
     const seg = source.segments.get(segno)!
@@ -160,7 +163,13 @@ test(`${CASES} seeded mutations of real WAL end in clean errors, never an except
       // checks (block ids, lengths, flags) see garbage that passes the checksum.
       const page = rng.below(seg.length / 8192) * 8192
       const hs = seg[page + 2]! & 2 ? 40 : 24
-      const at = page + hs + (seg[page + 2]! & 1 ? (seg.readUInt32LE(page + 16) + 7) & ~7 : 0)
+      let at = page + hs + (seg[page + 2]! & 1 ? (seg.readUInt32LE(page + 16) + 7) & ~7 : 0)
+      // The page's first record, or one after it (those are what statistics count in bulk).
+      for (let k = rng.below(6); k > 0 && at + 24 <= page + 8192; k--) {
+        const next = at + ((seg.readUInt32LE(at) + 7) & ~7)
+        if (next + 24 > page + 8192) break
+        at = next
+      }
       const total = at + 24 <= page + 8192 ? seg.readUInt32LE(at) : 0
       if (total > 24 && at + total <= page + 8192) {
         save(at, total)
@@ -170,6 +179,16 @@ test(`${CASES} seeded mutations of real WAL end in clean errors, never an except
       }
     }
     try {
+      // Statistics in bulk (the WebAssembly walker) accept exactly what record-by-record
+      // reading accepts, and stop with the same error.
+      const bulk = await countRange(source, start, undefined, true, {chunkSize: 256 * 1024, prefetch: 1})
+      const single = await countRange(source, start, undefined, false, {chunkSize: 256 * 1024, prefetch: 1})
+      if (JSON.stringify({...bulk, walked: 0}) !== JSON.stringify(single)) {
+        t.fail(`case ${i} (${kind}): bulk statistics differ: ${bulk.records} records, ${bulk.failure} against ${single.records}, ${single.failure}`)
+        break
+      }
+      bulkChecked++
+      walked += bulk.walked
       const outcome = await readAll(source, start)
       if (outcome.failure) messages.add(outcome.failure.replace(/[0-9A-F]+\/[0-9A-F]+/g, 'X/X').replace(/\b[0-9A-F]*\d[0-9A-F]*\b|\b[0-9A-F]{4}\b/g, 'N'))
       else t.true(outcome.records > 0)
@@ -184,6 +203,8 @@ test(`${CASES} seeded mutations of real WAL end in clean errors, never an except
   t.log(`${CASES} cases (${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}); ${messages.size} distinct failure messages`)
   if (process.env.SHOW_FUZZ_MESSAGES) t.log([...messages].sort().join("\n"))
   t.true(messages.size >= 8, [...messages].join("\n"))
+  t.is(bulkChecked, CASES)
+  t.true(walked > CASES * 1000, `${walked} records counted by the walker`)
 })
 
 test('descriptions of every rmgr and version never throw on random record contents', (t) => {

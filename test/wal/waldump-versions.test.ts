@@ -7,7 +7,7 @@ import test from 'ava'
 import {parseLsn} from '../../src/core/wal/lsn.js'
 import {lsnText} from '../../src/core/wal/record.js'
 import {pgVersions, startCluster, type TestCluster} from '../helpers/cluster.js'
-import {currentLsn, describe as describeRecord, readRange, walDirectoryOf} from './wal-test-helpers.js'
+import {countRange, currentLsn, describe as describeRecord, readRange, walDirectoryOf} from './wal-test-helpers.js'
 
 const ROWS = 250
 
@@ -69,5 +69,13 @@ for (const major of pgVersions()) {
     t.truthy(records.find((r) => r.rmgr === 'Storage' && r.type === 'CREATE' && r.description.endsWith(`/${relfilenode}`)))
     // No record type is unknown to the version's tables.
     t.deepEqual(records.filter((r) => r.type.startsWith('UNKNOWN')).map(describeRecord), [])
+
+    // Statistics counted in bulk (the WebAssembly walker, with this version's block header
+    // flags) equal statistics counted record by record, and cover every record.
+    const {walked, ...bulk} = await countRange(dir, firstSegmentStart, end, true)
+    const {walked: none, ...single} = await countRange(dir, firstSegmentStart, end, false)
+    t.deepEqual(bulk, single)
+    t.is(bulk.records, records.length)
+    t.true(walked > records.length / 2 && none === 0, `${walked} of ${records.length} records counted by the walker`)
   })
 }

@@ -1,5 +1,8 @@
 import {createRequire} from 'node:module'
 
+import {STATS_AREA_BYTES, STATS_COUNT_OFFSET, STATS_LAST_OFFSET, statsWalkerFunctions, WASM_STATS_TYPES} from './wal-stats-wasm.js'
+import {ADD, AND, BLOCK, br, brIf, call, END, EQ, EQZ, get, GEU, GTU, i32, I32, IF, load, load8, LOOP, LTS, LTU, moduleBytes, set, SHL, SHRU, SUB, XOR, type WasmFunction} from './wasm-asm.js'
+
 /**
  * CRC-32C (Castagnoli), as PostgreSQL uses for WAL records and backup manifests.
  *
@@ -120,48 +123,11 @@ export const crc32cEngine = native ? 'native+table' : 'table'
 // The module is assembled here from a short instruction list rather than shipped as a binary.
 
 const TABLE_BASE = 0
-const ARENA_START = TABLE_BASE + TABLE.byteLength
-
-function uleb(n: number): number[] {
-  const out: number[] = []
-  do {
-    let b = n & 0x7f
-    n >>>= 7
-    if (n !== 0) b |= 0x80
-    out.push(b)
-  } while (n !== 0)
-  return out
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = []
-  for (;;) {
-    const b = n & 0x7f
-    n >>= 7
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b)
-      return out
-    }
-    out.push(b | 0x80)
-  }
-}
+/** Where the statistics walker counts (see wal-stats-wasm.ts), then the arena's buffers. */
+const STATS_BASE = TABLE_BASE + TABLE.byteLength
+const ARENA_START = STATS_BASE + STATS_AREA_BYTES
 
 function wasmModuleBytes(pages: number): Uint8Array {
-  const str = (t: string): number[] => [...uleb(t.length), ...Buffer.from(t)]
-  const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()]
-  const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body]
-  // Opcodes used by crc(ptr, end, state) -> state; locals 3..6 hold four 32-bit words.
-  const get = (i: number): number[] => [0x20, i]
-  const set = (i: number): number[] => [0x21, i]
-  const i32 = (n: number): number[] => [0x41, ...sleb(n)]
-  const load = (offset: number): number[] => [0x28, 2, ...uleb(offset)]
-  const load8 = (offset: number): number[] => [0x2d, 0, ...uleb(offset)]
-  const [AND, XOR, SHL, SHRU, ADD, SUB, GEU, LTU] = [[0x71], [0x73], [0x74], [0x76], [0x6a], [0x6b], [0x4f], [0x49]]
-  const BLOCK = [0x02, 0x40]
-  const LOOP = [0x03, 0x40]
-  const END = [0x0b]
-  const brIf = (depth: number): number[] => [0x0d, depth]
-  const br = (depth: number): number[] => [0x0c, depth]
   // T[k][byte n of word v]: the table index (byte << 2) is isolated with shifts and a mask.
   const lookup = (v: number, byte: number, k: number): number[] => [
     ...get(v),
@@ -171,71 +137,99 @@ function wasmModuleBytes(pages: number): Uint8Array {
     ...load(TABLE_BASE + k * 1024),
   ]
   const word = (v: number, k: number): number[] => [...lookup(v, 0, k + 3), ...lookup(v, 1, k + 2), ...XOR, ...lookup(v, 2, k + 1), ...XOR, ...lookup(v, 3, k), ...XOR]
-  const body = [
-    // while (end - ptr >= 16): fold 16 bytes
-    ...BLOCK, ...LOOP,
-    ...get(1), ...get(0), ...SUB, ...i32(16), ...LTU, ...brIf(1),
-    ...get(0), ...load(0), ...get(2), ...XOR, ...set(3),
-    ...get(0), ...load(4), ...set(4),
-    ...get(0), ...load(8), ...set(5),
-    ...get(0), ...load(12), ...set(6),
-    ...word(3, 12), ...word(4, 8), ...XOR, ...word(5, 4), ...XOR, ...word(6, 0), ...XOR, ...set(2),
-    ...get(0), ...i32(16), ...ADD, ...set(0),
-    ...br(0), ...END, ...END,
-    // then byte by byte
-    ...BLOCK, ...LOOP,
-    ...get(0), ...get(1), ...GEU, ...brIf(1),
-    ...get(2), ...get(0), ...load8(0), ...XOR, ...i32(255), ...AND, ...i32(2), ...SHL, ...load(TABLE_BASE),
-    ...get(2), ...i32(8), ...SHRU, ...XOR, ...set(2),
-    ...get(0), ...i32(1), ...ADD, ...set(0),
-    ...br(0), ...END, ...END,
-    ...get(2), ...END,
-  ]
-  const func = [...uleb(1), ...uleb(4), 0x7f, ...body]
+  // crc(ptr, end, state) -> state; locals 3..6 hold four 32-bit words.
+  const crc: WasmFunction = {
+    name: 'crc',
+    params: [I32, I32, I32],
+    results: [I32],
+    locals: [I32, I32, I32, I32],
+    body: [
+      // while (end - ptr >= 16): fold 16 bytes
+      ...BLOCK, ...LOOP,
+      ...get(1), ...get(0), ...SUB, ...i32(16), ...LTU, ...brIf(1),
+      ...get(0), ...load(0), ...get(2), ...XOR, ...set(3),
+      ...get(0), ...load(4), ...set(4),
+      ...get(0), ...load(8), ...set(5),
+      ...get(0), ...load(12), ...set(6),
+      ...word(3, 12), ...word(4, 8), ...XOR, ...word(5, 4), ...XOR, ...word(6, 0), ...XOR, ...set(2),
+      ...get(0), ...i32(16), ...ADD, ...set(0),
+      ...br(0), ...END, ...END,
+      // then at most one 8-byte and one 4-byte step: most WAL records are short, and their
+      // tails would otherwise go a byte at a time
+      ...get(1), ...get(0), ...SUB, ...i32(8), ...GEU, ...IF,
+      ...get(0), ...load(0), ...get(2), ...XOR, ...set(3),
+      ...get(0), ...load(4), ...set(4),
+      ...word(3, 4), ...word(4, 0), ...XOR, ...set(2),
+      ...get(0), ...i32(8), ...ADD, ...set(0),
+      ...END,
+      ...get(1), ...get(0), ...SUB, ...i32(4), ...GEU, ...IF,
+      ...get(0), ...load(0), ...get(2), ...XOR, ...set(3),
+      ...word(3, 0), ...set(2),
+      ...get(0), ...i32(4), ...ADD, ...set(0),
+      ...END,
+      // then byte by byte
+      ...BLOCK, ...LOOP,
+      ...get(0), ...get(1), ...GEU, ...brIf(1),
+      ...get(2), ...get(0), ...load8(0), ...XOR, ...i32(255), ...AND, ...i32(2), ...SHL, ...load(TABLE_BASE),
+      ...get(2), ...i32(8), ...SHRU, ...XOR, ...set(2),
+      ...get(0), ...i32(1), ...ADD, ...set(0),
+      ...br(0), ...END, ...END,
+      ...get(2),
+    ],
+  }
   // check(rec, total) -> 1 when the WAL record at `rec` carries the right CRC: the payload
   // [rec+24, rec+total), then the header up to xl_crc [rec, rec+20), against xl_crc at rec+20.
-  const CALL = (f: number): number[] => [0x10, f]
-  const EQ = [0x46]
-  const check = [
-    ...uleb(0),
-    ...get(0), ...i32(24), ...ADD, ...get(0), ...get(1), ...ADD, ...i32(-1), ...CALL(0),
-    ...set(1),
-    ...get(0), ...get(0), ...i32(20), ...ADD, ...get(1), ...CALL(0),
-    ...i32(-1), ...XOR, ...get(0), ...load(20), ...EQ,
-    ...END,
-  ]
+  const check: WasmFunction = {
+    name: 'check',
+    params: [I32, I32],
+    results: [I32],
+    locals: [],
+    body: [
+      ...get(0), ...i32(24), ...ADD, ...get(0), ...get(1), ...ADD, ...i32(-1), ...call(CRC_FN),
+      ...set(1),
+      ...get(0), ...get(0), ...i32(20), ...ADD, ...get(1), ...call(CRC_FN),
+      ...i32(-1), ...XOR, ...get(0), ...load(20), ...EQ,
+    ],
+  }
   // run(rec, end) -> address: checks consecutive records (8-byte aligned, as on a WAL page)
   // from `rec` while each lies wholly before `end` and carries the right CRC; returns where
   // that stopped (the first record not checked or failing). Local 2 holds xl_tot_len.
-  const [EQZ, GTU, LTS] = [[0x45], [0x4b], [0x48]]
-  const run = [
-    ...uleb(1), ...uleb(1), 0x7f,
-    ...BLOCK, ...LOOP,
-    // signed: alignment can step past `end`, leaving a negative distance
-    ...get(1), ...get(0), ...SUB, ...i32(24), ...LTS, ...brIf(1),
-    ...get(0), ...load(0), ...set(2),
-    ...get(2), ...i32(24), ...LTU, ...brIf(1),
-    ...get(2), ...get(1), ...get(0), ...SUB, ...GTU, ...brIf(1),
-    ...get(0), ...get(2), ...CALL(1), ...EQZ, ...brIf(1),
-    ...get(0), ...get(2), ...i32(7), ...ADD, ...i32(-8), ...AND, ...ADD, ...set(0),
-    ...br(0), ...END, ...END,
-    ...get(0), ...END,
-  ]
-  const I32 = 0x7f
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32]]), ...vec([[I32]])], [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])]])),
-    // imported memory: flags 0x01 = has maximum
-    ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x01, ...uleb(pages), ...uleb(pages)]])),
-    ...section(3, vec([uleb(0), uleb(1), uleb(1)])),
-    ...section(7, vec([[...str('crc'), 0x00, 0], [...str('check'), 0x00, 1], [...str('run'), 0x00, 2]])),
-    ...section(10, vec([[...uleb(func.length), ...func], [...uleb(check.length), ...check], [...uleb(run.length), ...run]])),
-  ])
+  const run: WasmFunction = {
+    name: 'run',
+    params: [I32, I32],
+    results: [I32],
+    locals: [I32],
+    body: [
+      ...BLOCK, ...LOOP,
+      // signed: alignment can step past `end`, leaving a negative distance
+      ...get(1), ...get(0), ...SUB, ...i32(24), ...LTS, ...brIf(1),
+      ...get(0), ...load(0), ...set(2),
+      ...get(2), ...i32(24), ...LTU, ...brIf(1),
+      ...get(2), ...get(1), ...get(0), ...SUB, ...GTU, ...brIf(1),
+      ...get(0), ...get(2), ...call(CHECK_FN), ...EQZ, ...brIf(1),
+      ...get(0), ...get(2), ...i32(7), ...ADD, ...i32(-8), ...AND, ...ADD, ...set(0),
+      ...br(0), ...END, ...END,
+      ...get(0),
+    ],
+  }
+  return moduleBytes(pages, [crc, check, run, ...statsWalkerFunctions({check: CHECK_FN, statsBase: STATS_BASE, firstIndex: 3})])
 }
+
+const CRC_FN = 0
+const CHECK_FN = 1
 
 type WasmCrc = (ptr: number, end: number, state: number) => number
 type WasmCheck = (rec: number, total: number) => number
 type WasmRun = (rec: number, end: number) => number
+type WasmWalk = (p: number, end: number, lsnDelta: number, prevLo: number, prevHi: number, hi: number, compressedBits: number, holeBit: number, toplevelXidOk: number, xactMask: number) => number
+
+/** What the statistics walker needs to know of the WAL format. */
+export interface WalkFormat {
+  compressedBits: number
+  holeBit: number
+  toplevelXidOk: boolean
+  xactMask: number
+}
 
 // The compiler's lib setting (ES2023, no DOM) has no WebAssembly types; declare what we use.
 declare global {
@@ -263,6 +257,10 @@ export class CrcArena {
   private readonly fn: WasmCrc
   private readonly checkFn: WasmCheck
   private readonly runFn: WasmRun
+  private readonly walkFn: WasmWalk
+  private readonly results: Int32Array
+  /** The walker's counts: per record type, count, record bytes and FPI bytes (f64). */
+  readonly walkCounts: Float64Array
 
   private constructor(memory: WebAssembly.Memory, pages: number, exports: WasmExports) {
     this.memory = memory
@@ -270,6 +268,9 @@ export class CrcArena {
     this.fn = exports.crc
     this.checkFn = exports.check
     this.runFn = exports.run
+    this.walkFn = exports.walk
+    this.results = new Int32Array(memory.buffer, STATS_BASE + STATS_LAST_OFFSET, 2)
+    this.walkCounts = new Float64Array(memory.buffer, STATS_BASE, 3 * WASM_STATS_TYPES)
   }
 
   /** An arena with room for `bytes` of buffers, or undefined where WebAssembly is unavailable. */
@@ -291,6 +292,13 @@ export class CrcArena {
     if (start + size > this.memory.buffer.byteLength) throw new Error('CrcArena is full')
     this.next = start + size
     return new Uint8Array(this.memory.buffer, start, size)
+  }
+
+  private wordView: Int32Array | undefined
+
+  /** The whole memory as 32-bit words (the arena never grows, so the view stays valid). */
+  words(): Int32Array {
+    return (this.wordView ??= new Int32Array(this.memory.buffer))
   }
 
   owns(data: Uint8Array): boolean {
@@ -320,6 +328,26 @@ export class CrcArena {
   checkRun(address: number, end: number): number {
     return this.runFn(address, end)
   }
+
+  /**
+   * Count into `walkCounts` the run of records from `address` that lie wholly before `end`,
+   * link each to the one before (the first to `prevLsn`) and pass every check; record LSNs
+   * are addresses + `lsnDelta`. Returns where it stopped; walkedCount and walkedLast say what it counted.
+   */
+  walkRun(address: number, end: number, lsnDelta: number, prevLsn: number, format: WalkFormat): number {
+    const hi = Math.floor((address + lsnDelta) / 4294967296)
+    return this.walkFn(address, end, lsnDelta | 0, prevLsn | 0, Math.floor(prevLsn / 4294967296) | 0, hi | 0, format.compressedBits, format.holeBit, format.toplevelXidOk ? 1 : 0, format.xactMask)
+  }
+
+  /** How many records the last walkRun counted. */
+  get walkedCount(): number {
+    return this.results[(STATS_COUNT_OFFSET - STATS_LAST_OFFSET) >> 2]!
+  }
+
+  /** The address of the last record the last walkRun counted (when it counted any). */
+  get walkedLast(): number {
+    return this.results[0]!
+  }
 }
 
 // Compiled once per memory size (the size is part of the module's memory import).
@@ -329,6 +357,7 @@ interface WasmExports {
   crc: WasmCrc
   check: WasmCheck
   run: WasmRun
+  walk: WasmWalk
 }
 
 function instantiate(memory: WebAssembly.Memory, pages: number): WasmExports {
@@ -338,5 +367,6 @@ function instantiate(memory: WebAssembly.Memory, pages: number): WasmExports {
     modules.set(pages, module)
   }
   const instance = new WebAssembly.Instance(module, {env: {memory}})
-  return {crc: instance.exports.crc as WasmCrc, check: instance.exports.check as WasmCheck, run: instance.exports.run as WasmRun}
+  const e = instance.exports
+  return {crc: e.crc as WasmCrc, check: e.check as WasmCheck, run: e.run as WasmRun, walk: e.walk as WasmWalk}
 }

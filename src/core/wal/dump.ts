@@ -69,6 +69,8 @@ export class RecordSink {
   statsStart = 0
   private readonly filter: RecordFilter
   private readonly filtering: boolean
+  /** Unfiltered statistics: records can be counted in bulk (WalReader.countRecords). */
+  readonly countsOnly: boolean
 
   constructor(
     readonly format: DumpFormat,
@@ -77,6 +79,15 @@ export class RecordSink {
   ) {
     this.filter = filter ?? {}
     this.filtering = !isEmptyFilter(this.filter)
+    this.countsOnly = format.output === 'stats' && !this.filtering
+  }
+
+  /** Count what the reader can count in bulk; 0 when the next record must be read singly. */
+  countBulk(reader: WalReader): number {
+    if (!this.countsOnly || this.stats === undefined) return 0
+    const n = reader.countRecords(this.stats)
+    this.shown += n
+    return n
   }
 
   /** Returns whether the record was shown (passed the filter). */
@@ -116,8 +127,10 @@ function needsBlocks(format: DumpFormat, filter: RecordFilter | undefined): bool
 /** Feed every record of `reader` to `sink`, writing `out` as it fills; closes the reader. */
 async function drain(reader: WalReader, sink: RecordSink, out: OutputBuffer | undefined, limit: number): Promise<{failure?: WalReadFailure}> {
   let first = true
+  const bulk = limit === 0 && sink.countsOnly
   try {
     for (;;) {
+      if (bulk && sink.countBulk(reader) > 0) continue
       const status = reader.read()
       if (status === 'record') {
         if (first) {
@@ -270,6 +283,11 @@ export class TaskReader {
     let error: ErrorData | undefined
     try {
       for (;;) {
+        const counted = sink.countBulk(reader)
+        if (counted > 0) {
+          records += counted
+          continue
+        }
         const status = reader.read()
         if (status === 'record') {
           if (records++ === 0) firstPrev = reader.record.prevLsn

@@ -2,7 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ReplError} from '../errors.js'
 import {u16, u32, u64n} from './bytes.js'
-import {CRC32C_INIT, CrcArena, crc32cFinish, crc32cUpdate} from './crc32c.js'
+import {CRC32C_INIT, CrcArena, crc32cFinish, crc32cUpdate, type WalkFormat} from './crc32c.js'
 import {XLOG_BLCKSZ, type Lsn} from './lsn.js'
 import {
   pageHeaderSizeAt,
@@ -18,6 +18,8 @@ import {decodeRecordBody, lsnText, MAX_RECORD_LENGTH, SIZE_OF_XLOG_RECORD, WalRe
 import {isValidRmgrId, RM_MAX_BUILTIN_ID, RM_MIN_CUSTOM_ID} from './rmgr/index.js'
 import {XLOG_SWITCH} from './rmgr/xlog.js'
 import type {SegmentFile, SegmentSource} from './segment-source.js'
+import type {WalStats} from './stats.js'
+import {WASM_STATS_TYPES} from './wal-stats-wasm.js'
 
 /**
  * Walks WAL pages and yields validated, decoded records, the way PostgreSQL's xlogreader does
@@ -212,6 +214,10 @@ export class WalReader {
   private asmLastHeader = 0
   private asmLastRemaining = 0
 
+  /** The statistics countRecords last counted for (their per-type counts are in the arena). */
+  private countTarget: WalStats | undefined
+  private walkFormat: WalkFormat | undefined
+
   constructor(private readonly dir: SegmentSource, options: WalReaderOptions) {
     this.chunkSize = Math.min(options.chunkSize ?? DEFAULT_CHUNK, this.segmentSize)
     this.startLsn = toNumber(options.start, 'start')
@@ -365,6 +371,7 @@ export class WalReader {
   }
 
   async close(): Promise<void> {
+    this.foldCounts()
     await this.dropPrefetches()
     if (this.win.length > 0) this.pool.give(this.win)
     this.win = new Uint8Array(0)
@@ -463,6 +470,48 @@ export class WalReader {
     this.pos = end
     if (this.firstRecordLsn === undefined) return !this.skipping()
     return true
+  }
+
+  /**
+   * Statistics without records: counts the records fastRecord would return next, with the
+   * same checks, in WebAssembly a page at a time (CrcArena.walkRun). Stops at the first
+   * record that needs the general path (page boundaries, records spanning pages, WAL
+   * switches, anything invalid), which read() then takes. Returns how many were counted
+   * (0 without WebAssembly, or before the first record has been read with read()). Their
+   * per-type counts are added to `stats` when the reader closes.
+   */
+  countRecords(stats: WalStats): number {
+    const arena = this.winArena
+    if (arena === undefined || this.asmActive || this.randomAccess || this.retryPending || this.done || this.firstRecordLsn === undefined) return 0
+    if (this.pos >= this.stopAt) return 0
+    const rel = this.pos - this.winStart
+    const pageOff = rel & (XLOG_BLCKSZ - 1)
+    if (rel < 0 || pageOff === 0 || this.pos - pageOff !== this.checkedPage) return 0
+    if (this.countTarget !== stats) {
+      this.foldCounts()
+      this.countTarget = stats
+    }
+    const address = this.winAddress + rel
+    // Only records wholly on this page, loaded, and (conservatively) ending before stopAt.
+    const endRel = Math.min(rel - pageOff + XLOG_BLCKSZ, this.winLimit, this.stopAt - this.winStart)
+    const lsnDelta = this.winStart - this.winAddress
+    const stop = arena.walkRun(address, this.winAddress + endRel, lsnDelta, this.prevLsn, (this.walkFormat ??= walkFormat(this.version!)))
+    const n = arena.walkedCount
+    if (n === 0) return 0
+    this.setPrev(arena.walkedLast + lsnDelta)
+    this.pos = stop + lsnDelta
+    stats.count += n
+    stats.endLsn = this.pos
+    return n
+  }
+
+  /** Add the per-type counts the WebAssembly walker gathered to the statistics they belong to. */
+  private foldCounts(): void {
+    if (this.countTarget && this.pool.arena) {
+      this.countTarget.addTypeCounts(this.pool.arena.walkCounts, WASM_STATS_TYPES)
+      this.pool.arena.walkCounts.fill(0)
+    }
+    this.countTarget = undefined
   }
 
   private setPrev(lsn: number): void {
@@ -807,6 +856,10 @@ function crcMatches(arena: CrcArena | undefined, b: Uint8Array, o: number, total
   if (arena !== undefined && total < NATIVE_CRC_FROM) return arena.checkRecord(b, o, total)
   const crc = crc32cUpdate(crc32cUpdate(CRC32C_INIT, b, o + SIZE_OF_XLOG_RECORD, o + total), b, o, o + XLOG_RECORD_CRC_OFFSET)
   return crc32cFinish(crc) === u32(b, o + XLOG_RECORD_CRC_OFFSET)
+}
+
+function walkFormat(v: WalVersion): WalkFormat {
+  return {compressedBits: v.fpi.compressed, holeBit: v.fpi.hasHole, toplevelXidOk: v.toplevelXidBlock, xactMask: v.statsXactByOpcode ? 0x07 : 0x0f}
 }
 
 function hex4(n: number): string {

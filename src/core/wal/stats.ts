@@ -61,6 +61,27 @@ export class WalStats {
     this.typeRecordBytes[t]! += len
     this.typeFpiBytes[t]! += fpi
   }
+
+  /**
+   * Add per-type counts gathered elsewhere (the reader's WebAssembly walker): `counts` holds
+   * `types` counts, then as many record byte sums, then FPI byte sums. `count` and `endLsn`
+   * are kept by whoever counted.
+   */
+  addTypeCounts(counts: Float64Array, types: number): void {
+    for (let t = 0; t < types; t++) {
+      const n = counts[t]!
+      if (n === 0) continue
+      const rec = counts[types + t]!
+      const fpi = counts[2 * types + t]!
+      const rmid = t >> 4
+      this.typeCount[t]! += n
+      this.typeRecordBytes[t]! += rec
+      this.typeFpiBytes[t]! += fpi
+      this.rmgrCount[rmid]! += n
+      this.rmgrRecordBytes[rmid]! += rec
+      this.rmgrFpiBytes[rmid]! += fpi
+    }
+  }
 }
 
 /** WalStats as plain data (to pass between threads). */
