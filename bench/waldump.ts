@@ -1,7 +1,7 @@
 /**
  * repl waldump side by side with PostgreSQL 15's pg_waldump on ~1 GB of WAL.
  *
- *   npm run build && node --import tsx bench/waldump.ts [--runs=5] [--size-mb=1024] [--regenerate]
+ *   npm run build && node --import tsx bench/waldump.ts [--runs=5] [--only=stats|listing] [--size-mb=1024] [--regenerate]
  *
  * Generates the WAL once with pgbench on Debian's PostgreSQL 15 (kept in .bench/waldump-wal),
  * then times, alternately, `--stats` and the full text listing to /dev/null for both tools
@@ -134,6 +134,7 @@ async function main(): Promise<void> {
     {name: 'listing', args: range, target: 1.0},
   ]
   for (const mode of modes) {
+    if (opts.only && mode.name.replace(/^--/, '') !== opts.only) continue
     const ours: Timing[] = []
     const theirs: Timing[] = []
     for (let i = 0; i < runs; i++) {
