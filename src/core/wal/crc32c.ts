@@ -119,8 +119,11 @@ export const crc32cEngine = native ? 'native+table' : 'table'
 // memory: the reader allocates its read buffers from one, so records are checked where they
 // were read. Each thread makes its own arena; the memory is not shared, because typed arrays
 // over shared (growable) memory are slower to index in V8, and indexing is the reader's work.
+// The same module holds the statistics walker (wal-stats-wasm.ts), which checks records with
+// these functions and counts them in the arena.
 //
-// The module is assembled here from a short instruction list rather than shipped as a binary.
+// The module is assembled here from short instruction lists (wasm-asm.ts) rather than
+// shipped as a binary.
 
 const TABLE_BASE = 0
 /** Where the statistics walker counts (see wal-stats-wasm.ts), then the arena's buffers. */
@@ -249,7 +252,7 @@ declare global {
   }
 }
 
-/** A fixed-size memory whose buffers can be checked with the WebAssembly engine. */
+/** A fixed-size memory whose buffers can be checked (and, for statistics, counted) with the WebAssembly engine. */
 export class CrcArena {
   readonly memory: WebAssembly.Memory
   readonly pages: number
