@@ -146,3 +146,33 @@ test('the statistics walker accepts exactly the records decodeRecordBody accepts
   // Both kinds in quantity, or the comparison proves little.
   t.true(accepted > 5000 && rejected > 5000 && withImages > 1000)
 })
+
+test('the statistics walker follows prev-links above 4 GB, where LSNs have a high half', (t) => {
+  const arena = CrcArena.create(1 << 20)
+  if (!arena) return t.fail('WebAssembly is unavailable')
+  const v = WAL_VERSIONS.at(-1)!
+  const format = {compressedBits: v.fpi.compressed, holeBit: v.fpi.hasHole, toplevelXidOk: v.toplevelXidBlock, xactMask: 7}
+  const buf = arena.alloc(8192)
+  const view = Buffer.from(buf.buffer, buf.byteOffset, buf.length)
+  const first = 5 * 2 ** 32 + 0x1000 // the first record's LSN
+  // Three records of 24 + 2 + 6 bytes (main data only), each linked to the one before.
+  let prev = first - 64
+  for (let i = 0; i < 3; i++) {
+    const at = i * 32
+    view.writeUInt32LE(32, at)
+    view.writeUInt32LE(i, at + 4)
+    view.writeUInt32LE(prev % 2 ** 32, at + 8)
+    view.writeUInt32LE(Math.floor(prev / 2 ** 32), at + 12)
+    view[at + 16] = 0
+    view[at + 17] = HEAP
+    view[at + 24] = 255
+    view[at + 25] = 6
+    const crc = crc32cUpdate(crc32cUpdate(CRC32C_INIT, view, at + 24, at + 32), view, at, at + 20)
+    view.writeUInt32LE(crc32cFinish(crc), at + 20)
+    prev = first + at
+  }
+  const stop = arena.walkRun(buf.byteOffset, buf.byteOffset + 96, first - buf.byteOffset, first - 64, format)
+  t.is(arena.walkedCount, 3)
+  t.is(stop, buf.byteOffset + 96)
+  t.is(arena.walkedLast, buf.byteOffset + 64)
+})
