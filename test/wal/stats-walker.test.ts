@@ -10,7 +10,7 @@ import test from 'ava'
 import {CRC32C_INIT, CrcArena, crc32cFinish, crc32cUpdate} from '../../src/core/wal/crc32c.js'
 import {WAL_VERSIONS, type WalVersion} from '../../src/core/wal/page.js'
 import {decodeRecordBody, WalRecord} from '../../src/core/wal/record.js'
-import {WASM_STATS_TYPES} from '../../src/core/wal/wal-stats-wasm.js'
+import {walkFormat, WASM_STATS_TYPES} from '../../src/core/wal/wal-stats-wasm.js'
 
 class Rng {
   constructor(private s: number) {}
@@ -101,7 +101,7 @@ test('the statistics walker accepts exactly the records decodeRecordBody accepts
   let rejected = 0
   let withImages = 0
   for (const v of WAL_VERSIONS) {
-    const format = {compressedBits: v.fpi.compressed, holeBit: v.fpi.hasHole, toplevelXidOk: v.toplevelXidBlock, xactMask: v.statsXactByOpcode ? 7 : 15}
+    const format = walkFormat(v)
     for (let i = 0; i < 4000; i++) {
       const body = randomBody(rng, v)
       const total = 24 + body.length
@@ -151,7 +151,7 @@ test('the statistics walker follows prev-links above 4 GB, where LSNs have a hig
   const arena = CrcArena.create(1 << 20)
   if (!arena) return t.fail('WebAssembly is unavailable')
   const v = WAL_VERSIONS.at(-1)!
-  const format = {compressedBits: v.fpi.compressed, holeBit: v.fpi.hasHole, toplevelXidOk: v.toplevelXidBlock, xactMask: 7}
+  const format = walkFormat(v)
   const buf = arena.alloc(8192)
   const view = Buffer.from(buf.buffer, buf.byteOffset, buf.length)
   const first = 5 * 2 ** 32 + 0x1000 // the first record's LSN

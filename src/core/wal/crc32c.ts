@@ -1,6 +1,6 @@
 import {createRequire} from 'node:module'
 
-import {STATS_AREA_BYTES, STATS_COUNT_OFFSET, STATS_LAST_OFFSET, statsWalkerFunctions, WASM_STATS_TYPES} from './wal-stats-wasm.js'
+import {STATS_AREA_BYTES, STATS_RESULTS_OFFSET, statsWalkerFunctions, WASM_STATS_TYPES, type WalkFormat} from './wal-stats-wasm.js'
 import {ADD, AND, BLOCK, br, brIf, call, END, EQ, EQZ, get, GEU, GTU, i32, I32, IF, load, load8, LOOP, LTS, LTU, moduleBytes, set, SHL, SHRU, SUB, XOR, type WasmFunction} from './wasm-asm.js'
 
 /**
@@ -226,14 +226,6 @@ type WasmCheck = (rec: number, total: number) => number
 type WasmRun = (rec: number, end: number) => number
 type WasmWalk = (p: number, end: number, lsnDelta: number, prevLo: number, prevHi: number, hi: number, compressedBits: number, holeBit: number, toplevelXidOk: number, xactMask: number) => number
 
-/** What the statistics walker needs to know of the WAL format. */
-export interface WalkFormat {
-  compressedBits: number
-  holeBit: number
-  toplevelXidOk: boolean
-  xactMask: number
-}
-
 // The compiler's lib setting (ES2023, no DOM) has no WebAssembly types; declare what we use.
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -272,7 +264,7 @@ export class CrcArena {
     this.checkFn = exports.check
     this.runFn = exports.run
     this.walkFn = exports.walk
-    this.results = new Int32Array(memory.buffer, STATS_BASE + STATS_LAST_OFFSET, 2)
+    this.results = new Int32Array(memory.buffer, STATS_BASE + STATS_RESULTS_OFFSET, 2)
     this.walkCounts = new Float64Array(memory.buffer, STATS_BASE, 3 * WASM_STATS_TYPES)
   }
 
@@ -344,7 +336,7 @@ export class CrcArena {
 
   /** How many records the last walkRun counted. */
   get walkedCount(): number {
-    return this.results[(STATS_COUNT_OFFSET - STATS_LAST_OFFSET) >> 2]!
+    return this.results[1]!
   }
 
   /** The address of the last record the last walkRun counted (when it counted any). */

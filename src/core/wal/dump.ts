@@ -281,12 +281,15 @@ export class TaskReader {
     let firstPrev: number | undefined
     let reachedEnd = false
     let error: ErrorData | undefined
+    const bulk = sink.countsOnly
     try {
       for (;;) {
-        const counted = sink.countBulk(reader)
-        if (counted > 0) {
-          records += counted
-          continue
+        if (bulk) {
+          const counted = sink.countBulk(reader)
+          if (counted > 0) {
+            records += counted
+            continue
+          }
         }
         const status = reader.read()
         if (status === 'record') {

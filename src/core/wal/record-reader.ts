@@ -2,7 +2,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ReplError} from '../errors.js'
 import {u16, u32, u64n} from './bytes.js'
-import {CRC32C_INIT, CrcArena, crc32cFinish, crc32cUpdate, type WalkFormat} from './crc32c.js'
+import {CRC32C_INIT, CrcArena, crc32cFinish, crc32cUpdate} from './crc32c.js'
 import {XLOG_BLCKSZ, type Lsn} from './lsn.js'
 import {
   pageHeaderSizeAt,
@@ -19,7 +19,7 @@ import {isValidRmgrId, RM_MAX_BUILTIN_ID, RM_MIN_CUSTOM_ID} from './rmgr/index.j
 import {XLOG_SWITCH} from './rmgr/xlog.js'
 import type {SegmentFile, SegmentSource} from './segment-source.js'
 import type {WalStats} from './stats.js'
-import {WASM_STATS_TYPES} from './wal-stats-wasm.js'
+import {walkFormat, WASM_STATS_TYPES, type WalkFormat} from './wal-stats-wasm.js'
 
 /**
  * Walks WAL pages and yields validated, decoded records, the way PostgreSQL's xlogreader does
@@ -856,10 +856,6 @@ function crcMatches(arena: CrcArena | undefined, b: Uint8Array, o: number, total
   if (arena !== undefined && total < NATIVE_CRC_FROM) return arena.checkRecord(b, o, total)
   const crc = crc32cUpdate(crc32cUpdate(CRC32C_INIT, b, o + SIZE_OF_XLOG_RECORD, o + total), b, o, o + XLOG_RECORD_CRC_OFFSET)
   return crc32cFinish(crc) === u32(b, o + XLOG_RECORD_CRC_OFFSET)
-}
-
-function walkFormat(v: WalVersion): WalkFormat {
-  return {compressedBits: v.fpi.compressed, holeBit: v.fpi.hasHole, toplevelXidOk: v.toplevelXidBlock, xactMask: v.statsXactByOpcode ? 0x07 : 0x0f}
 }
 
 function hex4(n: number): string {

@@ -1,3 +1,4 @@
+import type {WalVersion} from './page.js'
 import {RM_MAX_BUILTIN_ID, RM_XACT_ID} from './rmgr/index.js'
 import {
   ADD, AND, BLOCK, br, brIf, call, ELSE, END, EQ, EQZ, f64, F64_FROM_U32, F64ADD, f64load, f64store, get, GEU, GTS, GTU, i32, I32, IF,
@@ -20,9 +21,20 @@ export const WASM_STATS_TYPES = (RM_MAX_BUILTIN_ID + 1) * 16
 const TYPE_BYTES = WASM_STATS_TYPES * 8
 /** Counts, record bytes and FPI bytes per type (f64), then two result words. */
 export const STATS_AREA_BYTES = 3 * TYPE_BYTES + 8
-/** Offsets in the area of the walk's results: the last record counted, and how many. */
-export const STATS_LAST_OFFSET = 3 * TYPE_BYTES
-export const STATS_COUNT_OFFSET = 3 * TYPE_BYTES + 4
+/** Offset in the area of the walk's two results: the last record counted, then how many. */
+export const STATS_RESULTS_OFFSET = 3 * TYPE_BYTES
+
+/** What the walker needs to know of a WAL format. */
+export interface WalkFormat {
+  compressedBits: number
+  holeBit: number
+  toplevelXidOk: boolean
+  xactMask: number
+}
+
+export function walkFormat(v: WalVersion): WalkFormat {
+  return {compressedBits: v.fpi.compressed, holeBit: v.fpi.hasHole, toplevelXidOk: v.toplevelXidBlock, xactMask: v.statsXactByOpcode ? 0x07 : 0x0f}
+}
 
 const BLCKSZ = 8192
 const fail = (...cond: number[][]): number[] => [...cond.flat(), ...IF, ...i32(-1), ...RETURN, ...END]
@@ -178,8 +190,8 @@ export function statsWalkerFunctions(o: {check: number; statsBase: number; first
       ...get(W.p), ...get(total), ...i32(7), ...ADD, ...i32(-8), ...AND, ...ADD, ...set(W.p),
       ...br(0),
       ...END, ...END,
-      ...i32(0), ...get(last), ...store(S + STATS_LAST_OFFSET),
-      ...i32(0), ...get(n), ...store(S + STATS_COUNT_OFFSET),
+      ...i32(0), ...get(last), ...store(S + STATS_RESULTS_OFFSET),
+      ...i32(0), ...get(n), ...store(S + STATS_RESULTS_OFFSET + 4),
       ...get(W.p),
     ],
   }

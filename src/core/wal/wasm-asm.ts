@@ -4,7 +4,7 @@
  * lists rather than shipped as binaries, so their source stays readable next to the JS.
  */
 
-export function uleb(n: number): number[] {
+function uleb(n: number): number[] {
   const out: number[] = []
   do {
     let b = n & 0x7f
@@ -15,7 +15,7 @@ export function uleb(n: number): number[] {
   return out
 }
 
-export function sleb(n: number): number[] {
+function sleb(n: number): number[] {
   const out: number[] = []
   for (;;) {
     const b = n & 0x7f
@@ -29,7 +29,6 @@ export function sleb(n: number): number[] {
 }
 
 export const I32 = 0x7f
-export const F64 = 0x7c
 
 // Locals, constants, memory (alignment hints: natural for aligned words, 0 where unaligned).
 export const get = (i: number): number[] => [0x20, i]
