@@ -73,3 +73,30 @@ test('restore_command gets staged segments in order, again, out of order, and a 
   t.false(existsSync(staging))
   await rm(root, {recursive: true, force: true})
 })
+
+test('the last segment is staged again once the server has taken it: its re-read at the end of recovery is only a rename', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'stager-'))
+  const archive = join(root, 'archive')
+  const dataDir = join(root, 'data')
+  await mkdir(archive)
+  await mkdir(join(dataDir, 'pg_wal'), {recursive: true})
+  for (const segno of [1, 2]) await writeFile(join(archive, name(segno)), Buffer.alloc(SIZE, segno))
+  const sources = await WalSources.scan(archive, join(dataDir, 'pg_wal'))
+  const staging = join(root, 'data.replay-wal')
+  const stager = new WalStager({dir: staging, sources, plan: [1, 2].map((s) => sources.inArchive(name(s))!), segmentSize: SIZE, lookahead: 2, owner: undefined})
+  await stager.start()
+  const command = restoreCommand({stagingDir: staging, archiveDir: archive, pid: process.pid})
+  const restore = (file: string) => run('/bin/sh', ['-c', command.replace('%f', file).replace('%p', 'pg_wal/RECOVERYXLOG')], {cwd: dataDir, timeout: 20_000})
+  try {
+    await restore(name(1))
+    await restore(name(2))
+    const deadline = Date.now() + 10_000
+    while (!existsSync(join(staging, name(2))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    t.true(existsSync(join(staging, name(2))), 'staged again without being asked')
+    await restore(name(2))
+    t.is((await readFile(join(dataDir, 'pg_wal', 'RECOVERYXLOG')))[0], 2)
+  } finally {
+    await stager.stop()
+  }
+  await rm(root, {recursive: true, force: true})
+})

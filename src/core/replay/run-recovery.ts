@@ -49,6 +49,8 @@ export interface RecoveryOutcome {
 }
 
 const POLL_MS = 50
+// Once redo is over the outcome is moments away: look more often, so as not to add to it.
+const ENDGAME_POLL_MS = 10
 const SQL_EVERY = 10
 
 export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutcome> {
@@ -128,7 +130,7 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
         const what = waiting.length ? `; the server was waiting for ${waiting.join(', ')} from restore_command` : ''
         await fail(new ReplError('TIMEOUT', `Replay made no progress for ${input.timeoutSeconds} s (at ${formatLsn(replayed)}${what}); stopped the server, which stays in recovery`), true)
       }
-      await sleep(POLL_MS)
+      await sleep(/redo done at|recovery stopping|pausing at the end of recovery/.test(text) ? ENDGAME_POLL_MS : POLL_MS)
     }
   } finally {
     await monitor.close()

@@ -41,6 +41,9 @@ export class WalStager {
   private wake: (() => void) | undefined
   private running = false
   private loop: Promise<void> | undefined
+  /** The server has taken the plan's last segment; `restagedLast`: it is staged once more. */
+  private takenLast = false
+  private restagedLast = false
   /** Set when a segment could not be staged: the replay cannot go on past it. */
   failure: ReplError | undefined
   /** Called when the server took segment `name` (it is replaying it now). */
@@ -105,6 +108,13 @@ export class WalStager {
         await this.stage(file)
         continue
       }
+      // At the end of recovery the server reads the last segment again, while it waits: have it
+      // staged already, rather than answer a NAME.want round trip then (a copy and an fsync).
+      if (this.takenLast && !this.restagedLast && !this.failure) {
+        this.restagedLast = true
+        await this.stage(this.o.plan.at(-1)!)
+        continue
+      }
       // stop() may have run since the loop looked: never wait once stopped (nothing would wake us).
       await new Promise<void>((resolve) => {
         this.wake = resolve
@@ -144,6 +154,7 @@ export class WalStager {
     }
     const index = this.planIndex.get(name)
     if (index !== undefined && index >= this.next) this.next = index + 1
+    if (index === this.o.plan.length - 1) this.takenLast = true
   }
 
   /**
