@@ -23,25 +23,22 @@ const run = promisify(execFile)
 const SIZE = 1024 * 1024
 const name = (segno: number) => walFileName(1, BigInt(segno), SIZE)
 
-test('restore_command gets staged segments in order, again, out of order, and a clear "no" for missing ones, however fast it asks', async (t) => {
+/**
+ * An archive of whole segments `whole` (segment n filled with byte n), a data directory, and a
+ * started stager whose plan is `plan`; restore() runs restore_command for a file and gives its
+ * exit status, restored() what it put in place.
+ */
+async function setUp(whole: number[], plan: number[], extra?: (archive: string) => Promise<void>) {
   const root = await mkdtemp(join(tmpdir(), 'stager-'))
   const archive = join(root, 'archive')
   const dataDir = join(root, 'data')
   await mkdir(archive)
   await mkdir(join(dataDir, 'pg_wal'), {recursive: true})
-  for (const segno of [1, 2, 3]) await writeFile(join(archive, name(segno)), Buffer.alloc(SIZE, segno))
-  // An unfinished segment is served padded to a whole one.
-  await writeFile(join(archive, `${name(4)}.partial`), Buffer.alloc(1000, 4))
+  for (const segno of whole) await writeFile(join(archive, name(segno)), Buffer.alloc(SIZE, segno))
+  await extra?.(archive)
   const sources = await WalSources.scan(archive, join(dataDir, 'pg_wal'))
   const staging = join(root, 'data.replay-wal')
-  const stager = new WalStager({
-    dir: staging,
-    sources,
-    plan: [1, 2].map((s) => sources.inArchive(name(s))!),
-    segmentSize: SIZE,
-    lookahead: 2,
-    owner: undefined,
-  })
+  const stager = new WalStager({dir: staging, sources, plan: plan.map((s) => sources.inArchive(name(s))!), segmentSize: SIZE, lookahead: 2, owner: undefined})
   const consumed: string[] = []
   stager.onConsumed = (n) => consumed.push(n)
   await stager.start()
@@ -55,6 +52,16 @@ test('restore_command gets staged segments in order, again, out of order, and a 
     }
   }
   const restored = () => readFile(join(dataDir, 'pg_wal', 'RECOVERYXLOG'))
+  const tearDown = async () => {
+    await stager.stop()
+    await rm(root, {recursive: true, force: true})
+  }
+  return {staging, stager, consumed, restore, restored, tearDown}
+}
+
+test('restore_command gets staged segments in order, again, out of order, and a clear "no" for missing ones, however fast it asks', async (t) => {
+  // An unfinished segment is served padded to a whole one.
+  const {staging, stager, consumed, restore, restored, tearDown} = await setUp([1, 2, 3], [1, 2], (archive) => writeFile(join(archive, `${name(4)}.partial`), Buffer.alloc(1000, 4)))
   try {
     for (const segno of [1, 2, 1, 3]) {
       t.is(await restore(name(segno)), 0, `segment ${segno}`)
@@ -71,32 +78,20 @@ test('restore_command gets staged segments in order, again, out of order, and a 
     await stager.stop()
   }
   t.false(existsSync(staging))
-  await rm(root, {recursive: true, force: true})
+  await tearDown()
 })
 
 test('the last segment is staged again once the server has taken it: its re-read at the end of recovery is only a rename', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'stager-'))
-  const archive = join(root, 'archive')
-  const dataDir = join(root, 'data')
-  await mkdir(archive)
-  await mkdir(join(dataDir, 'pg_wal'), {recursive: true})
-  for (const segno of [1, 2]) await writeFile(join(archive, name(segno)), Buffer.alloc(SIZE, segno))
-  const sources = await WalSources.scan(archive, join(dataDir, 'pg_wal'))
-  const staging = join(root, 'data.replay-wal')
-  const stager = new WalStager({dir: staging, sources, plan: [1, 2].map((s) => sources.inArchive(name(s))!), segmentSize: SIZE, lookahead: 2, owner: undefined})
-  await stager.start()
-  const command = restoreCommand({stagingDir: staging, archiveDir: archive, pid: process.pid})
-  const restore = (file: string) => run('/bin/sh', ['-c', command.replace('%f', file).replace('%p', 'pg_wal/RECOVERYXLOG')], {cwd: dataDir, timeout: 20_000})
+  const {staging, restore, restored, tearDown} = await setUp([1, 2], [1, 2])
   try {
-    await restore(name(1))
-    await restore(name(2))
+    t.is(await restore(name(1)), 0)
+    t.is(await restore(name(2)), 0)
     const deadline = Date.now() + 10_000
     while (!existsSync(join(staging, name(2))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
     t.true(existsSync(join(staging, name(2))), 'staged again without being asked')
-    await restore(name(2))
-    t.is((await readFile(join(dataDir, 'pg_wal', 'RECOVERYXLOG')))[0], 2)
+    t.is(await restore(name(2)), 0)
+    t.is((await restored())[0], 2)
   } finally {
-    await stager.stop()
+    await tearDown()
   }
-  await rm(root, {recursive: true, force: true})
 })
