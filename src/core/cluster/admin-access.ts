@@ -1,12 +1,13 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 import {userInfo} from 'node:os'
+import {join} from 'node:path'
 
 import {resolveConnection} from '../conninfo/resolve.js'
 import {ReplError} from '../errors.js'
 import {connect} from '../pg/connect.js'
 import type {PgConnection} from '../pg/connection.js'
 import {ensureHbaLines, ensureIdentLines} from '../server/config-files.js'
-import type {RunAsUser} from '../server/os-user.js'
+import {chownFiles, type RunAsUser} from '../server/os-user.js'
 import {runningPostmaster} from '../server/postmaster.js'
 
 /**
@@ -26,12 +27,16 @@ function hbaName(name: string): string {
   return /^[A-Za-z0-9_.-]+$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`
 }
 
-/** The pg_hba.conf and pg_ident.conf lines; returns the lines it had to add. */
+/**
+ * The pg_hba.conf and pg_ident.conf lines; returns the lines it had to add. A file it wrote
+ * (pg_ident.conf may be new) belongs to the server's user afterwards.
+ */
 export async function ensureAdminAccess(dataDir: string, superuser: string, runAs: RunAsUser | undefined): Promise<string[]> {
   const osUsers = new Set([runAs?.name ?? userInfo().username])
   if (process.getuid?.() === 0) osUsers.add('root')
   const hba = await ensureHbaLines(dataDir, [`local all ${hbaName(superuser)} peer map=${ADMIN_MAP}`])
   const ident = await ensureIdentLines(dataDir, [...osUsers].map((u) => `${ADMIN_MAP} ${hbaName(u)} ${hbaName(superuser)}`))
+  await chownFiles([...(hba.length ? ['pg_hba.conf'] : []), ...(ident.length ? ['pg_ident.conf'] : [])].map((f) => join(dataDir, f)), runAs)
   return [...hba, ...ident]
 }
 

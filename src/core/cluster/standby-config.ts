@@ -27,6 +27,8 @@ export interface StandbyConfigResult {
   slot?: string
   applicationName?: string
   changedSettings: string[]
+  /** Files written (to hand to the server's user). */
+  written: string[]
 }
 
 /** `current` reads a setting as the server would (postgres -C). */
@@ -56,7 +58,7 @@ export async function configureStandby(dataDir: string, options: StandbyOptions,
   const hadSignal = existsSync(join(dataDir, 'standby.signal'))
   const changedSettings = await writeStandbyConfig(dataDir, {primaryConninfo: conninfo, slot}, extra)
   if (!hadSignal) changedSettings.push('standby.signal')
-  return {primaryConninfo: conninfo, slot, applicationName: parsed.application_name, changedSettings}
+  return {primaryConninfo: conninfo, slot, applicationName: parsed.application_name, changedSettings, written: ['postgresql.auto.conf', 'standby.signal'].map((f) => join(dataDir, f))}
 }
 
 /** The standby configuration already in place, for a standby that is running (nothing is written). */
@@ -64,5 +66,5 @@ export async function currentStandbyConfig(dataDir: string): Promise<StandbyConf
   const auto = await readAutoConf(dataDir)
   const primaryConninfo = auto.get('primary_conninfo') ?? ''
   const applicationName = primaryConninfo ? parseConninfo(primaryConninfo).application_name : undefined
-  return {primaryConninfo, slot: auto.get('primary_slot_name') || undefined, applicationName, changedSettings: []}
+  return {primaryConninfo, slot: auto.get('primary_slot_name') || undefined, applicationName, changedSettings: [], written: []}
 }

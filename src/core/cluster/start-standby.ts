@@ -1,5 +1,3 @@
-import {join} from 'node:path'
-
 import {maskConninfo} from '../conninfo/parse.js'
 import {ReplError} from '../errors.js'
 import {locatePgBinariesForMajor} from '../server/binaries.js'
@@ -81,7 +79,7 @@ export async function startStandby(options: StartStandbyOptions): Promise<StartS
     config = await configureStandby(dataDir, {...options, socketDirectories}, (name) => configValue(ctl, name))
     await ensureAdminAccess(dataDir, superuser, runAs)
     // The tree was claimed above; only the files just written are root's (when repl is).
-    await chownFiles(['postgresql.auto.conf', 'standby.signal', 'pg_hba.conf', 'pg_ident.conf'].map((f) => join(dataDir, f)), runAs)
+    await chownFiles(config.written, runAs)
     if (config.changedSettings.length) progress({type: 'note', text: `Configured ${config.changedSettings.join(', ')}`})
   }
 

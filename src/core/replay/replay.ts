@@ -1,4 +1,4 @@
-import {join, resolve} from 'node:path'
+import {resolve} from 'node:path'
 
 import {defaultSuperuser, ensureAdminAccess} from '../cluster/admin-access.js'
 import {serverPaths, serverSummary, type ServerRunOptions, type ServerSummary, type ServerTarget} from '../cluster/server-target.js'
@@ -123,7 +123,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
     if (config.removedStandbySignal) progress({type: 'note', text: 'Removed standby.signal: the backup replays archived WAL, it does not follow a primary'})
     await ensureAdminAccess(dataDir, superuser, runAs)
     // What was written above is root's when repl runs as root; the rest was claimed already.
-    await chownFiles([...config.written, join(dataDir, 'pg_hba.conf'), join(dataDir, 'pg_ident.conf')], runAs)
+    await chownFiles(config.written, runAs)
     outcome = await runRecovery({
       target,
       port,

@@ -86,6 +86,8 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
   let sample: ServerSample | undefined
   let seenRunning = false
   let polls = 0
+  let endgame = false
+  let lastText: string | undefined
   const fail = async (err: ReplError, stop: boolean): Promise<never> => {
     await monitor.close()
     if (stop) await stopAfterFailure(dataDir)
@@ -130,7 +132,9 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
         const what = waiting.length ? `; the server was waiting for ${waiting.join(', ')} from restore_command` : ''
         await fail(new ReplError('TIMEOUT', `Replay made no progress for ${input.timeoutSeconds} s (at ${formatLsn(replayed)}${what}); stopped the server, which stays in recovery`), true)
       }
-      await sleep(/redo done at|recovery stopping|pausing at the end of recovery/.test(text) ? ENDGAME_POLL_MS : POLL_MS)
+      if (!endgame && text !== lastText) endgame = /redo done at|recovery stopping|pausing at the end of recovery/.test(text)
+      lastText = text
+      await sleep(endgame ? ENDGAME_POLL_MS : POLL_MS)
     }
   } finally {
     await monitor.close()

@@ -130,6 +130,10 @@ const TABLE_BASE = 0
 const STATS_BASE = TABLE_BASE + TABLE.byteLength
 const ARENA_START = STATS_BASE + STATS_AREA_BYTES
 
+// The module's functions, in order: crc, check and run, then the statistics walker's.
+const CRC_FN = 0
+const CHECK_FN = 1
+
 function wasmModuleBytes(pages: number): Uint8Array {
   // T[k][byte n of word v]: the table index (byte << 2) is isolated with shifts and a mask.
   const lookup = (v: number, byte: number, k: number): number[] => [
@@ -215,11 +219,9 @@ function wasmModuleBytes(pages: number): Uint8Array {
       ...get(0),
     ],
   }
-  return moduleBytes(pages, [crc, check, run, ...statsWalkerFunctions({check: CHECK_FN, statsBase: STATS_BASE, firstIndex: 3})])
+  const own = [crc, check, run]
+  return moduleBytes(pages, [...own, ...statsWalkerFunctions({check: CHECK_FN, statsBase: STATS_BASE, firstIndex: own.length})])
 }
-
-const CRC_FN = 0
-const CHECK_FN = 1
 
 type WasmCrc = (ptr: number, end: number, state: number) => number
 type WasmCheck = (rec: number, total: number) => number
