@@ -13,7 +13,7 @@ export default class Replay extends BaseCommand {
 
 Before anything is changed, the WAL chain is checked: every segment from the backup's start to the target present, on the right timelines, from this cluster; records decoded where the stop point depends on them. Gaps and unreachable targets are reported with segment names and LSNs. --dry-run stops there and shows what would be replayed.
 
-The server reads WAL through a restore_command that takes segments repl replay has copied or decompressed (gzip, lz4, unfinished .partial) ahead into <pgdata>.replay-wal, so replay never waits on decompression. It runs as --os-user, like start-standby; progress comes from pg_last_wal_replay_lsn().
+The server reads WAL through a restore_command that takes segments repl replay has copied or decompressed (gzip, lz4, unfinished .partial) ahead into <pgdata>.replay-wal, so replay never waits on decompression. It runs as --os-user, like start-standby; progress comes from the segments the server takes, its "redo in progress" log lines (15+) and, when pausing at the target, pg_last_wal_replay_lsn().
 
 A time without a zone is read in the server's timezone setting, as PostgreSQL would. On failure the server is stopped (it stays in recovery: run again to continue) and the end of its log is shown.`
 
