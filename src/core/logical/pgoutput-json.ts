@@ -1,0 +1,152 @@
+import {ReplError} from '../errors.js'
+import {formatLsn, type Lsn} from '../wal/lsn.js'
+import type {PluginOption} from './commands.js'
+import {PgoutputParser, type PgoutputMessage, type RelationColumn, type TupleValue} from './pgoutput.js'
+
+/**
+ * pgoutput decoded into one JSON object a line: what `--format=json` writes. Row changes name
+ * their schema and table and give column values as text keyed by column name, with the type
+ * OIDs beside them; TOAST-ed values the server did not send (unchanged in an update) are
+ * listed under `unchanged` instead of given a value. LSNs are "X/X" strings, times ISO 8601
+ * with microseconds.
+ */
+
+/** The newest pgoutput protocol each server major speaks: 2 streaming (14), 3 two-phase (15), 4 parallel streaming (16). */
+export function pgoutputProtocolVersion(major: number): number {
+  return major >= 16 ? 4 : major >= 15 ? 3 : major >= 14 ? 2 : 1
+}
+
+/** pgoutput's options for a major; `extra` (the user's -o) replaces a default of the same name. */
+export function pgoutputOptions(major: number, options: {publications: string[]; messages?: boolean}, extra: PluginOption[] = []): PluginOption[] {
+  for (const name of options.publications) {
+    if (name.includes(',') || name.includes('"')) throw new ReplError('INVALID_ARGUMENT', `Invalid publication name "${name}"`)
+  }
+  const defaults: PluginOption[] = [
+    {name: 'proto_version', value: String(pgoutputProtocolVersion(major))},
+    {name: 'publication_names', value: options.publications.map((p) => `"${p}"`).join(',')},
+  ]
+  if (options.messages) {
+    if (major < 14) throw new ReplError('UNSUPPORTED', `--messages needs PostgreSQL 14 or later (server is ${major}): its pgoutput has no messages option`)
+    defaults.push({name: 'messages', value: 'true'})
+  }
+  const given = new Set(extra.map((o) => o.name))
+  return [...defaults.filter((o) => !given.has(o.name)), ...extra]
+}
+
+interface Relation {
+  schema: string
+  table: string
+  columns: RelationColumn[]
+}
+
+export class PgoutputJson {
+  private readonly parser = new PgoutputParser()
+  private readonly relations = new Map<number, Relation>()
+
+  /** A new connection: the server sends every Relation again. */
+  reset(): void {
+    this.parser.reset()
+    this.relations.clear()
+  }
+
+  render(data: Buffer, lsn: Lsn): Buffer {
+    return Buffer.from(JSON.stringify(this.toJson(this.parser.parse(data), lsn)))
+  }
+
+  toJson(m: PgoutputMessage, lsn: Lsn): Record<string, unknown> {
+    const base = {op: m.type, lsn: formatLsn(lsn)}
+    switch (m.type) {
+      case 'begin':
+        return {...base, xid: m.xid, commitLsn: formatLsn(m.finalLsn), commitTime: pgTime(m.commitTime)}
+      case 'commit':
+      case 'stream-commit':
+        return {...base, ...(m.type === 'stream-commit' ? {xid: m.xid} : {}), commitLsn: formatLsn(m.commitLsn), endLsn: formatLsn(m.endLsn), commitTime: pgTime(m.commitTime)}
+      case 'origin':
+        return {...base, origin: m.name, originLsn: formatLsn(m.originLsn)}
+      case 'relation':
+        this.relations.set(m.relid, {schema: m.schema, table: m.table, columns: m.columns})
+        return {...base, ...xid(m.xid), relid: m.relid, schema: m.schema, table: m.table, replicaIdentity: m.replicaIdentity, columns: m.columns.map((c) => ({name: c.name, type: c.typeOid, typmod: c.typmod, key: c.key}))}
+      case 'type':
+        return {...base, ...xid(m.xid), oid: m.oid, schema: m.schema, name: m.name}
+      case 'insert': {
+        const rel = this.relation(m.relid)
+        return {...base, ...xid(m.xid), schema: rel.schema, table: rel.table, ...row('new', rel, m.new), types: types(rel)}
+      }
+      case 'update': {
+        const rel = this.relation(m.relid)
+        return {
+          ...base, ...xid(m.xid), schema: rel.schema, table: rel.table,
+          ...(m.key ? row('key', rel, m.key) : {}), ...(m.old ? row('old', rel, m.old) : {}),
+          ...row('new', rel, m.new), types: types(rel),
+        }
+      }
+      case 'delete': {
+        const rel = this.relation(m.relid)
+        return {...base, ...xid(m.xid), schema: rel.schema, table: rel.table, ...(m.key ? row('key', rel, m.key) : {}), ...(m.old ? row('old', rel, m.old) : {}), types: types(rel)}
+      }
+      case 'truncate':
+        return {...base, ...xid(m.xid), tables: m.relids.map((id) => {
+          const rel = this.relation(id)
+          return {schema: rel.schema, table: rel.table}
+        }), cascade: m.cascade, restartIdentity: m.restartIdentity}
+      case 'message': {
+        const text = m.content.toString('utf8')
+        const valid = Buffer.from(text, 'utf8').equals(m.content)
+        return {...base, ...xid(m.xid), transactional: m.transactional, messageLsn: formatLsn(m.lsn), prefix: m.prefix, ...(valid ? {content: text} : {contentBase64: m.content.toString('base64')})}
+      }
+      case 'stream-start':
+        return {...base, xid: m.xid, firstSegment: m.firstSegment}
+      case 'stream-stop':
+        return base
+      case 'stream-abort':
+        return {...base, xid: m.xid, subxid: m.subxid, ...(m.abortLsn !== undefined ? {abortLsn: formatLsn(m.abortLsn), abortTime: pgTime(m.abortTime!)} : {})}
+      case 'begin-prepare':
+        return {...base, xid: m.xid, gid: m.gid, prepareLsn: formatLsn(m.prepareLsn), endLsn: formatLsn(m.endLsn), prepareTime: pgTime(m.prepareTime)}
+      case 'prepare':
+      case 'stream-prepare':
+        return {...base, xid: m.xid, gid: m.gid, prepareLsn: formatLsn(m.prepareLsn), endLsn: formatLsn(m.endLsn), prepareTime: pgTime(m.prepareTime)}
+      case 'commit-prepared':
+        return {...base, xid: m.xid, gid: m.gid, commitLsn: formatLsn(m.commitLsn), endLsn: formatLsn(m.endLsn), commitTime: pgTime(m.commitTime)}
+      case 'rollback-prepared':
+        return {...base, xid: m.xid, gid: m.gid, prepareEndLsn: formatLsn(m.prepareEndLsn), rollbackEndLsn: formatLsn(m.rollbackEndLsn), prepareTime: pgTime(m.prepareTime), rollbackTime: pgTime(m.rollbackTime)}
+    }
+  }
+
+  private relation(relid: number): Relation {
+    const rel = this.relations.get(relid)
+    if (!rel) throw new ReplError('PROTOCOL_ERROR', `A pgoutput row change names relation ${relid}, which no Relation message described`)
+    return rel
+  }
+}
+
+function xid(x: number | undefined): {xid?: number} {
+  return x === undefined ? {} : {xid: x}
+}
+
+function row(name: string, rel: Relation, values: TupleValue[]): Record<string, unknown> {
+  const out: Record<string, string | null> = {}
+  const unchanged: string[] = []
+  values.forEach((v, i) => {
+    // A 'K' tuple carries every column, those outside the replica identity as nulls: keep the key.
+    if (name === 'key' && rel.columns[i] && !rel.columns[i]!.key) return
+    const col = rel.columns[i]?.name ?? `column${i + 1}`
+    if (v.kind === 'null') out[col] = null
+    else if (v.kind === 'text') out[col] = v.value
+    else if (v.kind === 'binary') out[col] = `\\x${v.value.toString('hex')}`
+    else unchanged.push(col)
+  })
+  return unchanged.length ? {[name]: out, unchanged} : {[name]: out}
+}
+
+function types(rel: Relation): Record<string, number> {
+  return Object.fromEntries(rel.columns.map((c) => [c.name, c.typeOid]))
+}
+
+const PG_EPOCH_MS = 946_684_800_000
+
+/** Microseconds since 2000-01-01 UTC as ISO 8601 with microseconds. */
+export function pgTime(us: bigint): string {
+  const ms = Number(us / 1000n) + PG_EPOCH_MS
+  const micro = Number(((us % 1_000_000n) + 1_000_000n) % 1_000_000n)
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, `.${String(micro).padStart(6, '0')}Z`)
+}
