@@ -2,24 +2,18 @@ import test from 'ava'
 
 import {identifySystem} from '../../src/core/replication/commands.js'
 import {PhysicalStream} from '../../src/core/replication/physical-stream.js'
-import {runRepl} from '../helpers/cli.js'
-import {freePort, pgVersions, startCluster, startStandby, waitFor, type TestCluster} from '../helpers/cluster.js'
+import {assertOneLineError, runRepl} from '../helpers/cli.js'
+import {clusterPerMajor, freePort, pgVersions, startCluster, startStandby, waitFor, type TestCluster} from '../helpers/cluster.js'
 
 const LSN = /^[0-9A-F]+\/[0-9A-F]+$/
 
-const primaries = new Map<number, TestCluster>()
 const standbys = new Map<number, TestCluster>()
-
-test.before(async () => {
-  for (const version of pgVersions()) {
-    const primary = await startCluster({version, config: {synchronous_standby_names: 'sync1'}})
-    primaries.set(version, primary)
-    standbys.set(version, await startStandby(primary, {slot: 'standby_slot', applicationName: 'async1'}))
-  }
+const primaries = clusterPerMajor(test, {config: {synchronous_standby_names: 'sync1'}}, async (primary) => {
+  standbys.set(primary.version, await startStandby(primary, {slot: 'standby_slot', applicationName: 'async1'}))
 })
 
 test.after.always(async () => {
-  await Promise.all([...standbys.values(), ...primaries.values()].map((c) => c.destroy()))
+  await Promise.all([...standbys.values()].map((c) => c.destroy()))
 })
 
 for (const version of pgVersions()) {
@@ -97,6 +91,41 @@ for (const version of pgVersions()) {
   })
 }
 
+for (const version of pgVersions()) {
+  test.serial(`status as a role without pg_monitor warns that WAL senders and the receiver are hidden, and names the grant (PG ${version})`, async (t) => {
+    const primary = primaries.get(version)!
+    const standby = standbys.get(version)!
+    // synchronous_standby_names names a client that is gone by now: commit locally.
+    const local = 'SET synchronous_commit = local; '
+    await primary.sql(`${local}DROP ROLE IF EXISTS plain_user; CREATE ROLE plain_user LOGIN`)
+    const grant = 'GRANT pg_monitor TO plain_user'
+    // The primary: its WAL sender (the standby, connected as postgres) shows as a row of NULLs.
+    const text = await runRepl(['status', ...primary.cliArgs('plain_user'), '-d', 'postgres'])
+    t.is(text.code, 0, text.stderr)
+    t.regex(text.stderr, /^warning: role "plain_user" cannot see the details of \d+ WAL senders?\b.*pg_monitor/m)
+    t.true(text.stderr.includes(grant), text.stderr)
+    t.notRegex(text.stdout, /\blocal\b/, 'a hidden client is not called local')
+    const json = await runRepl(['status', ...primary.cliArgs('plain_user'), '-d', 'postgres', '--json'])
+    t.is(json.code, 0, json.stderr)
+    t.is(json.stderr, '', 'no warning line on stderr with --json')
+    const s = json.json()
+    t.true(s.walSenders.length >= 1)
+    t.is(s.warnings.length, 1)
+    t.like(s.warnings[0], {code: 'insufficient_privilege', hint: `${grant};`})
+    t.regex(s.warnings[0].message, /cannot see the details of \d+ WAL senders?/)
+    // The standby (read-only: the role came over with the WAL): its receiver's details are hidden too.
+    await waitFor(async () => (await standby.value("SELECT count(*) FROM pg_roles WHERE rolname = 'plain_user'")) === '1', 10_000, 'role replayed')
+    const st = (await runRepl(['status', ...standby.cliArgs('plain_user'), '-d', 'postgres', '--json'])).json()
+    t.true(st.warnings.some((w: {message: string}) => /WAL receiver/.test(w.message)), JSON.stringify(st.warnings))
+    // A member of pg_monitor sees everything, and gets no warning.
+    await primary.sql(local + grant)
+    const ok = await runRepl(['status', ...primary.cliArgs('plain_user'), '-d', 'postgres', '--json'])
+    t.deepEqual(ok.json().warnings, [])
+    t.true(ok.json().walSenders.every((w: {state: string | null}) => w.state !== null))
+    await primary.sql(`${local}DROP ROLE plain_user`)
+  })
+}
+
 test('status masks the password of the standby upstream', async (t) => {
   const version = pgVersions().at(-1)!
   const primary = await startCluster({version, hba: ['host replication rep 127.0.0.1/32 scram-sha-256']})
@@ -120,15 +149,13 @@ test('status masks the password of the standby upstream', async (t) => {
 test('status exits non-zero with one line when the server cannot be reached', async (t) => {
   const port = await freePort()
   const r = await runRepl(['status', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres'])
-  t.is(r.code, 3)
-  t.is(r.stderr.split('\n')[0], `repl: error: connection to server at "127.0.0.1", port ${port} failed: Connection refused`)
+  assertOneLineError(t, r, 3, `repl: error: connection to server at "127.0.0.1", port ${port} failed: Connection refused`)
   t.regex(r.stderr, /hint: Is the server running on that host and accepting TCP\/IP connections\?/)
 })
 
 test('sslmode=require against a server without TLS is one line, exit 3, and a hint on what to change', async (t) => {
   const primary = primaries.get(pgVersions()[0]!)!
   const r = await runRepl(['status', ...primary.cliArgs(), '-d', 'dbname=postgres sslmode=require'])
-  t.is(r.code, 3)
-  t.is(r.stderr.split('\n')[0], `repl: error: connection to server at "127.0.0.1", port ${primary.port} failed: server does not support SSL, but SSL was required`)
+  assertOneLineError(t, r, 3, `repl: error: connection to server at "127.0.0.1", port ${primary.port} failed: server does not support SSL, but SSL was required`)
   t.regex(r.stderr, /^hint: sslmode=require insists on TLS: turn on ssl in the server's configuration, or connect with sslmode=prefer \(or disable\)\.$/m)
 })

@@ -22,6 +22,16 @@ export interface SlotStatus {
   /** WAL the slot holds back: from its restart_lsn to the server's current position. */
   retainedBytes: number | null
   invalidationReason: string | null
+  /** Logical slots: how far confirmed_flush_lsn is behind the server's current position. */
+  confirmedFlushLagBytes: number | null
+  /** Logical slots: the oldest catalog rows VACUUM must keep for it, and that xid's age in transactions. */
+  catalogXmin: string | null
+  catalogXminAge: number | null
+  /** Logical slots: decodes prepared transactions (14+, else null). */
+  twoPhase: boolean | null
+  /** Logical slots: failover slot / synchronized from the primary (17+, else null). */
+  failover: boolean | null
+  synced: boolean | null
 }
 
 export interface WalSenderStatus {
@@ -83,6 +93,13 @@ export interface ConflictStatus {
   byDatabase: Array<{database: string; total: number}>
 }
 
+/** Something the report cannot show, and how to fix it. */
+export interface StatusWarning {
+  code: 'insufficient_privilege'
+  message: string
+  hint: string
+}
+
 export interface ServerStatus {
   role: 'primary' | 'standby'
   server: {version: string; versionNum: number; systemId: string | null; timeline: number | null}
@@ -94,6 +111,7 @@ export interface ServerStatus {
   receiver: ReceiverStatus | null
   replay: ReplayStatus | null
   conflicts: ConflictStatus | null
+  warnings: StatusWarning[]
 }
 
 export async function collectStatus(conn: PgConnection): Promise<ServerStatus> {
@@ -103,7 +121,8 @@ export async function collectStatus(conn: PgConnection): Promise<ServerStatus> {
            current_setting('server_version') AS version,
            current_setting('server_version_num') AS version_num,
            current_setting('synchronous_standby_names') AS sync_names,
-           CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS current_lsn`)
+           CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS current_lsn,
+           current_user AS role, quote_ident(current_user) AS role_ident`)
   const inRecovery = base!.in_recovery === 't'
   const identity = await systemIdentity(conn)
   // On a standby the "current" position for retained-WAL maths is what it has received.
@@ -113,7 +132,12 @@ export async function collectStatus(conn: PgConnection): Promise<ServerStatus> {
     SELECT slot_name, slot_type, plugin, database, active, active_pid, temporary,
            restart_lsn, confirmed_flush_lsn, wal_status, safe_wal_size,
            pg_wal_lsn_diff(${position}, restart_lsn)::bigint AS retained_bytes,
-           ${caps.slotInvalidationReason ? 'invalidation_reason' : 'NULL'} AS invalidation_reason
+           ${caps.slotInvalidationReason ? 'invalidation_reason' : 'NULL'} AS invalidation_reason,
+           pg_wal_lsn_diff(${position}, confirmed_flush_lsn)::bigint AS confirmed_lag,
+           catalog_xmin, age(catalog_xmin) AS catalog_xmin_age,
+           ${caps.slotTwoPhaseColumn ? 'two_phase' : 'NULL::bool'} AS two_phase,
+           ${caps.slotFailover ? 'failover' : 'NULL::bool'} AS failover,
+           ${caps.slotFailover ? 'synced' : 'NULL::bool'} AS synced
       FROM pg_replication_slots ORDER BY slot_name`)).map((r): SlotStatus => ({
     name: r.slot_name!,
     type: r.slot_type!,
@@ -128,6 +152,12 @@ export async function collectStatus(conn: PgConnection): Promise<ServerStatus> {
     safeWalSize: num(r.safe_wal_size),
     retainedBytes: num(r.retained_bytes),
     invalidationReason: r.invalidation_reason,
+    confirmedFlushLagBytes: num(r.confirmed_lag),
+    catalogXmin: r.catalog_xmin,
+    catalogXminAge: num(r.catalog_xmin_age),
+    twoPhase: bool(r.two_phase),
+    failover: bool(r.failover),
+    synced: bool(r.synced),
   }))
 
   const walSenders = (await conn.queryRows(`
@@ -216,6 +246,21 @@ export async function collectStatus(conn: PgConnection): Promise<ServerStatus> {
     }
   }
 
+  // The statistics views hide other roles' WAL senders and the WAL receiver behind NULLs
+  // (state, positions, client address) unless the role has pg_read_all_stats (pg_monitor
+  // includes it) or is a superuser: rows that look like idle local clients. A role always sees
+  // its own sessions, so a NULL state is what marks a hidden row.
+  const warnings: StatusWarning[] = []
+  const grant = `GRANT pg_monitor TO ${base!.role_ident};`
+  const why = `it is neither a superuser nor a member of pg_monitor or pg_read_all_stats`
+  const hidden = walSenders.filter((w) => w.state === null).length
+  if (hidden > 0) {
+    warnings.push({code: 'insufficient_privilege', message: `role "${base!.role}" cannot see the details of ${hidden} WAL sender${hidden === 1 ? '' : 's'} (${why}): their state, client and positions show as unknown`, hint: grant})
+  }
+  if (inRecovery && receiver?.status === 'unknown') {
+    warnings.push({code: 'insufficient_privilege', message: `role "${base!.role}" cannot see the WAL receiver's details (${why})`, hint: grant})
+  }
+
   return {
     role: inRecovery ? 'standby' : 'primary',
     server: {version: base!.version!, versionNum: Number(base!.version_num), systemId: identity.systemId, timeline: identity.timeline},
@@ -226,6 +271,7 @@ export async function collectStatus(conn: PgConnection): Promise<ServerStatus> {
     receiver,
     replay,
     conflicts,
+    warnings,
   }
 }
 
@@ -259,4 +305,8 @@ function iso(v: string | null | undefined): string | null {
   if (!v) return null
   const d = new Date(v.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'))
   return Number.isNaN(d.getTime()) ? v : d.toISOString()
+}
+
+function bool(v: string | null | undefined): boolean | null {
+  return v === null || v === undefined ? null : v === 't'
 }
