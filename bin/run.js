@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-// Production entry: runs the compiled commands in dist/ and reads oclif.manifest.json, so
-// `repl --help` does not load every command.
+// Production entry: the bundled CLI in dist/ (scripts/bundle.mjs) and oclif.manifest.json, so a
+// command loads its own bundle and nothing else. Run through a link named pg_basebackup,
+// pg_receivewal or pg_waldump, it is that tool's drop-in (src/cli/invocation.ts).
 import module from 'node:module'
 
 // Node 22+ keeps compiled code between runs (a faster start); Node 20 lacks it and skips this.
 module.enableCompileCache?.()
 
-// The subpath skips @oclif/core's index (help, ux...), which no command needs to start.
-const {execute} = await import('@oclif/core/execute')
-
-await execute({dir: import.meta.url})
+const {main} = await import('../dist/main.js')
+await main(import.meta.url)
