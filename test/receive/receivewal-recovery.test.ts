@@ -5,7 +5,7 @@ import test from 'ava'
 
 import {formatLsn, lsnToSegment, parseWalFileName, segmentStartLsn, walFileName} from '../../src/core/wal/lsn.js'
 import {runRepl} from '../helpers/cli.js'
-import {pgVersions, startCluster, testDir, type TestCluster} from '../helpers/cluster.js'
+import {clusterPerMajor, pgVersions, testDir, type TestCluster} from '../helpers/cluster.js'
 import {currentLsn, listDir, seedPreviousSegment, segmentNames, serverSegment, spawnReceivewal, switchSegment, waitForWalsender} from './wal-helpers.js'
 
 /**
@@ -16,20 +16,10 @@ import {currentLsn, listDir, seedPreviousSegment, segmentNames, serverSegment, s
 
 const SEGMENT = 1024 * 1024
 const KILLS_PER_MAJOR = 3
-const clusters = new Map<number, TestCluster>()
-
-test.before(async () => {
-  for (const version of pgVersions()) {
-    const c = await startCluster({version, initdbArgs: ['--wal-segsize', '1']})
-    // Keeps every segment in pg_wal so the test can compare against it.
-    await c.query("SELECT pg_create_physical_replication_slot('pin', true)")
-    await c.query('CREATE TABLE load(id bigserial, payload text)')
-    clusters.set(version, c)
-  }
-})
-
-test.after.always(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()))
+const clusters = clusterPerMajor(test, {initdbArgs: ['--wal-segsize', '1']}, async (c) => {
+  // Keeps every segment in pg_wal so the test can compare against it.
+  await c.query("SELECT pg_create_physical_replication_slot('pin', true)")
+  await c.query('CREATE TABLE load(id bigserial, payload text)')
 })
 
 /** Insert rows until stopped: a steady stream of WAL across many segments. */
@@ -132,6 +122,6 @@ for (const version of pgVersions()) {
     await c.restart()
     const ended = await noLoop.exited
     t.is(ended.code, 3, noLoop.output().stderr)
-    t.regex(noLoop.output().stderr, /^repl: error: .*(server closed the connection|terminating connection|shutting down|before the stop point)/m)
+    t.regex(noLoop.output().stderr, /^pg_receivewal: error: .*(server closed the connection|terminating connection|shutting down|before the stop point)/m)
   })
 }

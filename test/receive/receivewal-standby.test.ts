@@ -6,7 +6,7 @@ import test from 'ava'
 import {pgCtlPromote} from '../../src/core/server/pg-ctl.js'
 import {formatLsn, lsnToSegment, parseLsn, segmentOffset, walFileName} from '../../src/core/wal/lsn.js'
 import {runRepl} from '../helpers/cli.js'
-import {pgVersions, startCluster, startStandby, testDir, waitFor, type TestCluster} from '../helpers/cluster.js'
+import {clusterPerMajor, pgVersions, startStandby, testDir, waitFor} from '../helpers/cluster.js'
 import {currentLsn, generateWal, listDir, seedPreviousSegment, segmentNames, serverSegment, spawnReceivewal, switchSegment, waitForWalsender} from './wal-helpers.js'
 
 /**
@@ -16,17 +16,7 @@ import {currentLsn, generateWal, listDir, seedPreviousSegment, segmentNames, ser
  */
 
 const SEGMENT = 1024 * 1024
-const clusters = new Map<number, TestCluster>()
-
-test.before(async () => {
-  for (const version of pgVersions()) {
-    clusters.set(version, await startCluster({version, initdbArgs: ['--wal-segsize', '1'], config: {synchronous_commit: 'on'}}))
-  }
-})
-
-test.after.always(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()))
-})
+const clusters = clusterPerMajor(test, {initdbArgs: ['--wal-segsize', '1'], config: {synchronous_commit: 'on'}})
 
 /** Does `dir` hold WAL containing `marker` (in a complete segment or the .partial)? */
 async function archived(dir: string, marker: string): Promise<boolean> {

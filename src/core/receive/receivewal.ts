@@ -1,13 +1,15 @@
 import {stat} from 'node:fs/promises'
 
+import {sleep} from '../concurrency.js'
 import {ReplError, ServerError, fromSystemError} from '../errors.js'
 import type {PgConnection} from '../pg/connection.js'
 import {identifySystem, walSegmentSize} from '../replication/commands.js'
+import {validateSlotName} from '../replication/slots.js'
 import type {Lsn} from '../wal/lsn.js'
-import type {WalCompression} from './segment-compression.js'
-import {WalStreamer, type StreamWalEvent} from './stream-wal.js'
+import type {WalCompression} from '../walstream/segment-compression.js'
+import {WalStreamer, type StreamWalEvent} from '../walstream/stream-wal.js'
 import {findStartPosition, type StartPosition} from './streaming-start.js'
-import {WalDirectorySink, type FinishedSegment} from './wal-directory-sink.js'
+import {WalDirectorySink, type FinishedSegment} from '../walstream/wal-directory-sink.js'
 
 /**
  * `repl receivewal`: archive WAL into a directory forever (or up to --endpos), surviving
@@ -32,7 +34,8 @@ export interface ReceiveWalOptions {
   sync?: boolean
   compression?: WalCompression
   signal?: AbortSignal
-  onEvent?: (event: ReceiveWalEvent) => void
+  /** The streamer's events and the session's own (see StreamWalOptions.onStreamEvent for why not onProgress). */
+  onStreamEvent?: (event: ReceiveWalEvent) => void
   /** Reconnect delays; defaults 1 s doubling to 30 s. */
   retryDelayMs?: {initial: number; max: number}
 }
@@ -44,7 +47,8 @@ export type ReceiveWalEvent =
   | {type: 'segment'; segment: FinishedSegment}
   | {type: 'history-file'; file: string}
   | {type: 'disconnected'; error: ReplError; retryInMs: number}
-  | {type: 'warning'; message: string}
+  /** As a ProgressEvent's warning: text the user should see. */
+  | {type: 'warning'; text: string}
 
 export interface ReceiveWalResult {
   /** endpos: everything up to --endpos is archived; interrupted: stopped by a signal. */
@@ -59,8 +63,9 @@ export interface ReceiveWalResult {
 }
 
 export async function receiveWal(options: ReceiveWalOptions): Promise<ReceiveWalResult> {
+  if (options.slot !== undefined) validateSlotName(options.slot)
   await checkDirectory(options.directory)
-  const emit = (e: ReceiveWalEvent) => options.onEvent?.(e)
+  const emit = (e: ReceiveWalEvent) => options.onStreamEvent?.(e)
   const initialDelay = options.retryDelayMs?.initial ?? 1000
   const maxDelay = options.retryDelayMs?.max ?? 30_000
   let delay = initialDelay
@@ -94,7 +99,7 @@ export async function receiveWal(options: ReceiveWalOptions): Promise<ReceiveWal
         segmentSize: size,
         slot: options.slot,
         identity,
-        onWarning: (message) => emit({type: 'warning', message}),
+        onWarning: (text) => emit({type: 'warning', text}),
       })
       emit({type: 'start', start})
       const sink = new WalDirectorySink({
@@ -102,8 +107,9 @@ export async function receiveWal(options: ReceiveWalOptions): Promise<ReceiveWal
         segmentSize: size,
         compression: options.compression,
         sync: options.sync,
+        partialSuffix: true,
         // Pre-zeroed files keep per-write fsyncs cheap, which is what --synchronous pays for.
-        preallocate: Boolean(options.synchronous),
+        padding: options.synchronous ? 'zeros' : 'sparse',
         onSegment: (segment) => {
           segments++
           emit({type: 'segment', segment})
@@ -121,8 +127,8 @@ export async function receiveWal(options: ReceiveWalOptions): Promise<ReceiveWal
         statusIntervalSeconds: options.statusIntervalSeconds,
         synchronous: options.synchronous,
         signal: options.signal,
-        onEvent: (e) => {
-          if (e.type === 'progress') {
+        onStreamEvent: (e) => {
+          if (e.type === 'position') {
             sessionBytes = e.receivedBytes
             last = {timeline: e.timeline, written: e.written, flushed: e.flushed}
           }
@@ -174,15 +180,3 @@ async function checkDirectory(directory: string): Promise<void> {
   if (!info.isDirectory()) throw new ReplError('IO_ERROR', `Cannot use "${directory}": not a directory`)
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve()
-    const done = () => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal?.addEventListener('abort', done, {once: true})
-  })
-}

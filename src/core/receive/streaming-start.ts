@@ -5,7 +5,7 @@ import {ReplError, fromSystemError} from '../errors.js'
 import type {PgConnection} from '../pg/connection.js'
 import {capabilitiesOf, readReplicationSlot, type SystemIdentity} from '../replication/commands.js'
 import {formatLsn, parseWalFileName, segmentOffset, segmentStartLsn, type Lsn} from '../wal/lsn.js'
-import {uncompressedSize, type WalCompressionAlgorithm} from './segment-compression.js'
+import {uncompressedSize, type WalCompressionAlgorithm} from '../walstream/segment-compression.js'
 
 /**
  * Where receivewal starts, chosen as pg_receivewal chooses it: after the newest segment

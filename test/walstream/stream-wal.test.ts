@@ -4,10 +4,10 @@ import {join} from 'node:path'
 import test from 'ava'
 
 import {identifySystem, walSegmentSize} from '../../src/core/replication/commands.js'
-import {WalStreamer, type StreamWalEvent} from '../../src/core/receive/stream-wal.js'
-import type {WalSink} from '../../src/core/receive/wal-sink.js'
+import {WalStreamer, type StreamWalEvent} from '../../src/core/walstream/stream-wal.js'
+import type {WalSink} from '../../src/core/walstream/wal-sink.js'
 import {lsnToSegment, parseLsn, segmentStartLsn, walFileName, type Lsn} from '../../src/core/wal/lsn.js'
-import {pgVersions, startCluster, type TestCluster} from '../helpers/cluster.js'
+import {clusterPerMajor, pgVersions} from '../helpers/cluster.js'
 
 /**
  * The shared streaming loop against real servers, with a sink that keeps WAL in memory: what
@@ -45,15 +45,7 @@ class MemorySink implements WalSink {
   }
 }
 
-const clusters = new Map<number, TestCluster>()
-
-test.before(async () => {
-  for (const version of pgVersions()) clusters.set(version, await startCluster({version}))
-})
-
-test.after.always(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()))
-})
+const clusters = clusterPerMajor(test)
 
 for (const version of pgVersions()) {
   test.serial(`the streaming loop hands a sink the server's WAL byte for byte, up to endpos exactly (PG ${version})`, async (t) => {
@@ -66,7 +58,7 @@ for (const version of pgVersions()) {
       const endpos = id.xlogPos - 123n
       const sink = new MemorySink()
       const events: StreamWalEvent[] = []
-      const result = await new WalStreamer({connection: conn, sink, startLsn: id.xlogPos, timeline: id.timeline, segmentSize, endpos, onEvent: (e) => events.push(e)}).run()
+      const result = await new WalStreamer({connection: conn, sink, startLsn: id.xlogPos, timeline: id.timeline, segmentSize, endpos, onStreamEvent: (e) => events.push(e)}).run()
 
       const segStart = segmentStartLsn(lsnToSegment(id.xlogPos, segmentSize), segmentSize)
       t.is(result.reason, 'endpos')

@@ -2,6 +2,7 @@ import {open} from 'node:fs/promises'
 import {constants as zc, crc32, deflateRawSync} from 'node:zlib'
 
 import {Lz4FrameDecoder, Lz4FrameEncoder} from '../compress/lz4-frame.js'
+import {parseAlgorithm, parseSpecification, wholeInteger} from '../compress/specification.js'
 import {ReplError, fromSystemError} from '../errors.js'
 
 /**
@@ -14,56 +15,23 @@ export type WalCompressionAlgorithm = 'none' | 'gzip' | 'lz4'
 
 export interface WalCompression {
   algorithm: WalCompressionAlgorithm
-  /** gzip 1–9 (default 6); lz4 0–12 accepted for pg_receivewal compatibility (see README). */
+  /** gzip 1–9 (-1: zlib's default, 6); lz4 1–12 (0: the default, fast mode). */
   level?: number
 }
 
-const LEVELS: Record<Exclude<WalCompressionAlgorithm, 'none'>, {min: number; max: number}> = {
-  gzip: {min: 1, max: 9},
-  lz4: {min: 0, max: 12},
-}
-
-/** Parse pg_receivewal's `-Z`: `none`, `gzip`, `lz4`, `METHOD:LEVEL`, `METHOD:level=N`, or a bare level meaning gzip (0 = none). */
+/**
+ * pg_receivewal's `-Z`: `none`, `gzip`, `lz4`, `METHOD:DETAIL` as PostgreSQL parses it, or a
+ * bare integer meaning gzip at that level (0: none).
+ */
 export function parseWalCompression(text: string): WalCompression {
-  const spec = text.trim()
-  if (/^\d+$/.test(spec)) {
-    const level = Number(spec)
-    return level === 0 ? {algorithm: 'none'} : checkLevel({algorithm: 'gzip', level}, spec)
-  }
-  const [method = '', detail] = splitOnce(spec, ':')
-  const algorithm = method.toLowerCase()
-  if (algorithm === 'zstd') throw new ReplError('INVALID_ARGUMENT', 'Compression with zstd is not supported for WAL segments (as in pg_receivewal): use gzip or lz4')
-  if (algorithm !== 'none' && algorithm !== 'gzip' && algorithm !== 'lz4') {
-    throw new ReplError('INVALID_ARGUMENT', `Unrecognized compression algorithm "${method}"`, {hint: 'Use none, gzip or lz4, optionally with a level: gzip:9, lz4:level=1.'})
-  }
-  if (detail === undefined || detail === '') return {algorithm}
-  if (algorithm === 'none') throw new ReplError('INVALID_ARGUMENT', 'Compression algorithm "none" does not accept a compression level')
-  let level: number | undefined
-  if (/^-?\d+$/.test(detail)) {
-    level = Number(detail)
-  } else {
-    for (const item of detail.split(',')) {
-      const [key = '', value] = splitOnce(item.trim(), '=')
-      if (key !== 'level') throw new ReplError('INVALID_ARGUMENT', `Invalid compression specification "${spec}": unrecognized compression option "${key}"`)
-      if (value === undefined || !/^-?\d+$/.test(value)) throw new ReplError('INVALID_ARGUMENT', `Invalid compression specification "${spec}": level expects an integer`)
-      level = Number(value)
-    }
-  }
-  return checkLevel({algorithm, level}, spec)
-}
-
-function checkLevel(c: WalCompression, spec: string): WalCompression {
-  if (c.algorithm === 'none' || c.level === undefined) return c
-  const {min, max} = LEVELS[c.algorithm]
-  if (c.level < min || c.level > max) {
-    throw new ReplError('INVALID_ARGUMENT', `Invalid compression specification "${spec}": ${c.algorithm} level must be between ${min} and ${max}`)
-  }
-  return c
-}
-
-function splitOnce(s: string, sep: string): [string, string | undefined] {
-  const i = s.indexOf(sep)
-  return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)]
+  const bare = wholeInteger(text)
+  if (bare === 0) return {algorithm: 'none'}
+  const colon = text.indexOf(':')
+  const name = bare !== undefined ? 'gzip' : colon === -1 ? text : text.slice(0, colon)
+  const detail = bare !== undefined ? text : colon === -1 ? undefined : text.slice(colon + 1)
+  const spec = parseSpecification(parseAlgorithm(name), detail)
+  if (spec.algorithm === 'zstd') throw new ReplError('INVALID_ARGUMENT', 'Compression with zstd is not yet supported (as in pg_receivewal)', {hint: 'Use gzip or lz4.'})
+  return spec.level === undefined || spec.algorithm === 'none' ? {algorithm: spec.algorithm} : {algorithm: spec.algorithm, level: spec.level}
 }
 
 /** File name suffix of a compressed segment ('' when uncompressed). */

@@ -53,8 +53,11 @@ export interface StreamWalOptions {
   followTimelines?: boolean
   /** Abort to stop cleanly: what was received is written and flushed, then run() resolves. */
   signal?: AbortSignal
-  /** Progress and milestones, for rendering; must not throw. */
-  onEvent?: (event: StreamWalEvent) => void
+  /**
+   * Positions, timelines and history files, for callers to act on and render; must not throw.
+   * Domain events that --json prints, not ProgressEvents: hence a name other than onProgress.
+   */
+  onStreamEvent?: (event: StreamWalEvent) => void
   /** Bytes gathered before one sink write (default 1 MB): fewer, larger writes. */
   writeBatchBytes?: number
 }
@@ -63,7 +66,7 @@ export type StreamWalEvent =
   /** START_REPLICATION accepted. */
   | {type: 'streaming'; timeline: number; startLsn: Lsn}
   /** After each sink write or flush and on keepalives. */
-  | {type: 'progress'; timeline: number; written: Lsn; flushed: Lsn; serverWalEnd: Lsn; receivedBytes: number}
+  | {type: 'position'; timeline: number; written: Lsn; flushed: Lsn; serverWalEnd: Lsn; receivedBytes: number}
   /** A timeline history file was fetched and handed to the sink. */
   | {type: 'history'; timeline: number; filename: string}
   /** The server ended `from`; streaming continues on `to` from `startLsn` (the segment holding `switchpoint`). */
@@ -278,7 +281,7 @@ export class WalStreamer {
           await this.flushSink()
           stream.report({written: this.written, flushed: this.flushed}, true)
         }
-        this.emitProgress()
+        this.emitPosition()
         continue
       }
       await this.accept(stream, pulled.start, pulled.data)
@@ -322,7 +325,7 @@ export class WalStreamer {
     const write = this.options.sink.write(this.timeline, start, data).then(() => {
       this.written = end
       stream.report({written: end})
-      this.emitProgress()
+      this.emitPosition()
     })
     write.catch(() => {}) // observed by drain()
     this.inFlight = write
@@ -345,7 +348,7 @@ export class WalStreamer {
     const flushed = await this.options.sink.flush()
     // A sink may still hold a longer stretch of the previous timeline: never claim more than written here.
     this.flushed = maxLsn(this.flushed, minLsn(flushed, this.written))
-    this.emitProgress()
+    this.emitPosition()
   }
 
   private setStart(start: Lsn): void {
@@ -421,9 +424,9 @@ export class WalStreamer {
     }
   }
 
-  private emitProgress(): void {
+  private emitPosition(): void {
     this.emit({
-      type: 'progress',
+      type: 'position',
       timeline: this.timeline,
       written: this.written,
       flushed: this.flushed,
@@ -433,15 +436,10 @@ export class WalStreamer {
   }
 
   private emit(event: StreamWalEvent): void {
-    this.options.onEvent?.(event)
+    this.options.onStreamEvent?.(event)
   }
 
   private result(reason: StreamWalResult['reason']): StreamWalResult {
     return {reason, timeline: this.timeline, written: this.written, flushed: this.flushed, receivedBytes: this.receivedBytes}
   }
-}
-
-/** One-call form of WalStreamer for callers that do not need stopAt(). */
-export function streamWal(options: StreamWalOptions): Promise<StreamWalResult> {
-  return new WalStreamer(options).run()
 }
