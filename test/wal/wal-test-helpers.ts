@@ -7,7 +7,8 @@ import {WalReader, type WalReadFailure} from '../../src/core/wal/record-reader.j
 import {lsnText} from '../../src/core/wal/record.js'
 import {describeRecord, recordTypeName, rmgrById} from '../../src/core/wal/rmgr/index.js'
 import {locateWal, WalDirectory, type SegmentSource} from '../../src/core/wal/segment-source.js'
-import {WalStats} from '../../src/core/wal/stats.js'
+import {BulkStatsCounter} from '../../src/core/waldump/bulk-stats.js'
+import {WalStats} from '../../src/core/waldump/stats.js'
 import type {TestCluster} from '../helpers/cluster.js'
 
 export interface RecordSummary {
@@ -81,6 +82,7 @@ export interface CountResult {
 export async function countRange(source: SegmentSource, start: bigint, end: bigint | undefined, bulk: boolean, readerOptions: {chunkSize?: number; prefetch?: number} = {}): Promise<CountResult> {
   const reader = new WalReader(source, {start, end, ...readerOptions})
   let stats: WalStats | undefined
+  let counter: BulkStatsCounter | undefined
   let records = 0
   let walked = 0
   let steps = 0
@@ -88,7 +90,7 @@ export async function countRange(source: SegmentSource, start: bigint, end: bigi
     for (;;) {
       if (++steps > 1_000_000) throw new Error('reader made no progress (hang)')
       if (bulk && stats) {
-        const n = reader.countRecords(stats)
+        const n = reader.countRecords((counter ??= new BulkStatsCounter(stats)))
         if (n > 0) {
           records += n
           walked += n
@@ -106,8 +108,9 @@ export async function countRange(source: SegmentSource, start: bigint, end: bigi
       }
     }
   } finally {
-    // Closing adds the walker's per-type counts to `stats`.
     await reader.close()
+    // The walker's per-type counts join `stats`.
+    counter?.fold()
   }
   const data = stats?.data()
   return {records, walked, failure: reader.failure?.message, stats: data && {count: data.count, endLsn: data.endLsn, arrays: data.arrays.map((a) => Array.from(a))}}

@@ -9,7 +9,7 @@ import {join} from 'node:path'
 
 import test from 'ava'
 
-import {BIN, runRepl} from '../helpers/cli.js'
+import {assertOneLineError, BIN, runRepl} from '../helpers/cli.js'
 
 const empty = mkdtempSync(join(tmpdir(), 'waldump-empty-'))
 test.after.always(() => rmSync(empty, {recursive: true, force: true}))
@@ -22,34 +22,27 @@ test('waldump --rmgr=list names the 22 built-in resource managers', async (t) =>
   t.deepEqual([names[0], names[1], names[9], names[10], names[21]], ['XLOG', 'Transaction', 'Heap2', 'Heap', 'LogicalMessage'])
 })
 
-function oneLineError(t: import('ava').ExecutionContext, r: {code: number | null; stderr: string}, code: number, pattern: RegExp): void {
-  t.is(r.code, code, r.stderr)
-  const lines = r.stderr.trim().split('\n')
-  t.regex(lines[0]!, pattern)
-  t.false(r.stderr.includes('    at '), 'no stack trace without --debug')
-}
-
 test('waldump rejects bad arguments with a one-line error and exit code 2', async (t) => {
-  oneLineError(t, await runRepl(['waldump', '-p', empty, '--start', 'nonsense']), 2, /^repl: error: Invalid LSN "nonsense"/)
-  oneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--rmgr', 'Nope']), 2, /Resource manager "Nope" does not exist/)
-  oneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--block', '3']), 2, /--relation/)
-  oneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--relation', '1663/5']), 2, /Invalid relation specification/)
-  oneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--stats=everything']), 2, /Unrecognized value for option --stats: everything/)
-  oneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--xid', '-4']), 2, /./)
-  oneLineError(t, await runRepl(['waldump', '-p', empty, 'not-a-segment']), 2, /Invalid WAL file name "not-a-segment"/)
+  assertOneLineError(t, await runRepl(['waldump', '-p', empty, '--start', 'nonsense']), 2, /^pg_waldump: error: invalid LSN "nonsense"/)
+  assertOneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--rmgr', 'Nope']), 2, /resource manager "Nope" does not exist/)
+  assertOneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--block', '3']), 2, /--relation/)
+  assertOneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--relation', '1663/5']), 2, /invalid relation specification/)
+  assertOneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--stats=everything']), 2, /unrecognized value for option --stats: everything/)
+  assertOneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000', '--xid', '-4']), 2, /^pg_waldump: error: invalid transaction ID specification: "-4"$/)
+  assertOneLineError(t, await runRepl(['waldump', '-p', empty, 'not-a-segment']), 2, /invalid WAL file name "not-a-segment"/)
 })
 
 test('waldump reports missing WAL and unreadable segments as I/O or data errors', async (t) => {
-  oneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000']), 5, /^repl: error: Cannot find any WAL file/)
-  oneLineError(t, await runRepl(['waldump', '-p', join(empty, 'missing'), '-s', '0/1000000']), 2, /Cannot open directory/)
+  assertOneLineError(t, await runRepl(['waldump', '-p', empty, '-s', '0/1000000']), 5, /^pg_waldump: error: cannot find any WAL file/)
+  assertOneLineError(t, await runRepl(['waldump', '-p', join(empty, 'missing'), '-s', '0/1000000']), 2, /cannot open directory/)
   // A file named like a segment but too short to hold a page header.
   const dir = mkdtempSync(join(tmpdir(), 'waldump-short-'))
   try {
     writeFileSync(join(dir, '000000010000000000000001'), Buffer.alloc(100))
-    oneLineError(t, await runRepl(['waldump', '-p', dir, '000000010000000000000001']), 7, /Cannot read WAL file .*: read 100 of 8192 bytes/)
+    assertOneLineError(t, await runRepl(['waldump', '-p', dir, '000000010000000000000001']), 7, /cannot read WAL file .*: read 100 of 8192 bytes/)
     // A full page of garbage: not a WAL segment size.
     writeFileSync(join(dir, '000000010000000000000001'), Buffer.alloc(16 * 1024 * 1024, 0x41))
-    oneLineError(t, await runRepl(['waldump', '-p', dir, '000000010000000000000001', '--json']), 7, /WAL segment size must be a power of two/)
+    assertOneLineError(t, await runRepl(['waldump', '-p', dir, '000000010000000000000001', '--json']), 7, /WAL segment size must be a power of two/)
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }
@@ -60,7 +53,7 @@ test('a full disk under stdout is one error line and exit code 5, not a stack tr
   try {
     const r = spawnSync(process.execPath, [BIN, 'waldump', '--rmgr=list'], {stdio: ['ignore', full, 'pipe'], encoding: 'utf8'})
     t.is(r.status, 5, r.stderr)
-    t.is(r.stderr, 'repl: error: Cannot write to standard output: no space left on device\n')
+    t.is(r.stderr, 'pg_waldump: error: cannot write to standard output: no space left on device\n')
   } finally {
     closeSync(full)
   }

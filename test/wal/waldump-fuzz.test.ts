@@ -16,7 +16,7 @@ import {WalReader} from '../../src/core/wal/record-reader.js'
 import {WalRecord} from '../../src/core/wal/record.js'
 import {BUILTIN_RMGRS} from '../../src/core/wal/rmgr/index.js'
 import type {SegmentFile, SegmentSource} from '../../src/core/wal/segment-source.js'
-import {formatRecord} from '../../src/core/wal/waldump-format.js'
+import {formatRecord} from '../../src/core/waldump/waldump-format.js'
 import {pgVersions, startCluster} from '../helpers/cluster.js'
 import {countRange} from './wal-test-helpers.js'
 

@@ -31,3 +31,8 @@ export function i64n(b: Uint8Array, o: number): number {
 export function u64(b: Uint8Array, o: number): bigint {
   return (BigInt(u32(b, o + 4)) << 32n) | BigInt(u32(b, o))
 }
+
+/** PostgreSQL's MAXALIGN: up to the next multiple of 8 (records start 8-byte aligned). */
+export function align8(n: number): number {
+  return n + ((8 - (n % 8)) % 8)
+}

@@ -6,7 +6,7 @@ import {ReplError} from '../errors.js'
  */
 export type Lsn = bigint
 
-export const INVALID_LSN: Lsn = 0n
+/** initdb's default --wal-segsize, for WAL whose segment size nothing else tells. */
 export const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
 export const XLOG_BLCKSZ = 8192
 

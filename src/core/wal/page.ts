@@ -14,8 +14,8 @@ export const SIZE_OF_LONG_PAGE_HEADER = 40 // MAXALIGN(36)
 
 export const XLP_FIRST_IS_CONTRECORD = 0x0001
 export const XLP_LONG_HEADER = 0x0002
-export const XLP_BKP_REMOVABLE = 0x0004
 export const XLP_FIRST_IS_OVERWRITE_CONTRECORD = 0x0008
+/** The four flags, XLP_BKP_REMOVABLE (0x0004, unused here) included. */
 export const XLP_ALL_FLAGS = 0x000f
 
 /**

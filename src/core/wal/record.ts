@@ -16,7 +16,6 @@ import type {WalVersion} from './page.js'
 export const SIZE_OF_XLOG_RECORD = 24
 /** Offset of xl_crc: the CRC covers the payload, then the header up to here. */
 export const XLOG_RECORD_CRC_OFFSET = 20
-export const XLR_INFO_MASK = 0x0f
 export const XLR_RMGR_INFO_MASK = 0xf0
 export const XLR_MAX_BLOCK_ID = 32
 export const XLR_BLOCK_ID_DATA_SHORT = 255

@@ -273,6 +273,24 @@ async function findSegmentIn(dir: string, segmentName: string | undefined): Prom
   return best ? {file: join(dir, best.name), compression: compressionOfSuffix(best.split!.suffix)} : undefined
 }
 
+/** The lowest-numbered segment in `dir` (by name: timeline, then position), any suffix. */
+async function firstSegmentIn(dir: string, segmentSize: number, timeline: number | undefined): Promise<{timeline: number; segno: bigint} | undefined> {
+  let entries: string[]
+  try {
+    entries = await readdir(dir)
+  } catch {
+    return undefined
+  }
+  let first: {name: string; timeline: number; segno: bigint} | undefined
+  for (const entry of entries) {
+    const split = splitSegmentFileName(entry)
+    const parsed = split && parseWalFileName(split.segmentName, segmentSize)
+    if (!parsed || (timeline !== undefined && parsed.timeline !== timeline)) continue
+    if (!first || split.segmentName < first.name) first = {name: split.segmentName, ...parsed}
+  }
+  return first && {timeline: first.timeline, segno: first.segno}
+}
+
 function rank(suffix: string): number {
   const i = SUFFIXES.findIndex((s) => s.suffix === suffix)
   return i < 0 ? SUFFIXES.length : i
@@ -358,10 +376,24 @@ export interface DumpRange {
  * fall inside the named files).
  */
 export async function resolveDumpRange(o: DumpRangeOptions): Promise<DumpRange> {
+  const range = await resolveRange(o)
+  // pg_waldump itself finds no record and says only that; an end at or before the start is a
+  // mistake in the arguments, so it is refused as one before any file is read.
+  if (range.end !== undefined && range.end <= range.start) {
+    throw new ReplError('INVALID_ARGUMENT', `End WAL location ${formatLsn(range.end)} is not after start WAL location ${formatLsn(range.start)}`)
+  }
+  return range
+}
+
+async function resolveRange(o: DumpRangeOptions): Promise<DumpRange> {
   if (o.startSegment === undefined) {
     const located = await locateWal({path: o.path, env: o.env})
-    if (o.start === undefined) throw new ReplError('INVALID_ARGUMENT', 'No start WAL location given', {hint: 'Give --start=LSN or a STARTSEG file name.'})
-    return {directory: new WalDirectory(located.directory, located.segmentSize, o.timeline ?? 1), start: o.start, end: o.end}
+    if (o.start !== undefined) return {directory: new WalDirectory(located.directory, located.segmentSize, o.timeline ?? 1), start: o.start, end: o.end}
+    // No start at all: begin with the directory's first segment (of -t's timeline when given)
+    // and read on to the end of valid WAL, so `-p DIR --stats` covers what DIR holds.
+    const first = await firstSegmentIn(located.directory, located.segmentSize, o.timeline)
+    if (!first) throw new ReplError('IO_ERROR', `Cannot find any WAL file of timeline ${o.timeline} in "${located.directory}"`)
+    return {directory: new WalDirectory(located.directory, located.segmentSize, first.timeline), start: first.segno * BigInt(located.segmentSize), end: o.end}
   }
   const located = await locateWal({path: o.path, segment: o.startSegment, env: o.env})
   const size = located.segmentSize

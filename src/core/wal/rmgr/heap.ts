@@ -13,7 +13,7 @@ export const XLOG_HEAP_INPLACE = 0x70
 export const XLOG_HEAP_OPMASK = 0x70
 export const XLOG_HEAP_INIT_PAGE = 0x80
 
-export const XLOG_HEAP2_REWRITE = 0x00
+// 0x00 is XLOG_HEAP2_REWRITE (described by its table entry only)
 export const XLOG_HEAP2_VISIBLE = 0x40
 export const XLOG_HEAP2_MULTI_INSERT = 0x50
 export const XLOG_HEAP2_LOCK_UPDATED = 0x60

@@ -50,13 +50,6 @@ export const RM_MAX_ID = 255
 
 export const RM_XLOG_ID = 0
 export const RM_XACT_ID = 1
-export const RM_SMGR_ID = 2
-export const RM_DBASE_ID = 4
-export const RM_STANDBY_ID = 8
-export const RM_HEAP2_ID = 9
-export const RM_HEAP_ID = 10
-export const RM_BTREE_ID = 11
-export const RM_SEQ_ID = 15
 
 const customCache = new Map<number, RmgrDesc>()
 

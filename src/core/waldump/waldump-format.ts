@@ -1,6 +1,6 @@
 import {HEX, OutputBuffer, putBytes, putDec, putDecPad, putDecRight, putHex8, putLsn08} from './output-buffer.js'
-import {BLCKSZ, fpiCompression, lsnText, type BlockRef, type WalRecord} from './record.js'
-import {describeRecord, recordTypeName, rmgrById} from './rmgr/index.js'
+import {BLCKSZ, fpiCompression, lsnText, type BlockRef, type WalRecord} from '../wal/record.js'
+import {describeRecord, recordTypeName, rmgrById} from '../wal/rmgr/index.js'
 
 /**
  * pg_waldump's per-record text:

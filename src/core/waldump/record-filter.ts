@@ -1,4 +1,4 @@
-import {FORK_NAMES, type WalRecord} from './record.js'
+import {FORK_NAMES, type WalRecord} from '../wal/record.js'
 
 /** pg_waldump's record filters (-r, -x, -R, -B, -F, -w); all given ones must match. */
 export interface RecordFilter {

@@ -1,6 +1,6 @@
-import type {WalVersion} from './page.js'
-import {lsnText, type WalRecord} from './record.js'
-import {isValidRmgrId, RM_MAX_ID, RM_MIN_CUSTOM_ID, RM_XACT_ID, rmgrById} from './rmgr/index.js'
+import type {WalVersion} from '../wal/page.js'
+import {lsnText, type WalRecord} from '../wal/record.js'
+import {isValidRmgrId, RM_MAX_ID, RM_MIN_CUSTOM_ID, RM_XACT_ID, rmgrById} from '../wal/rmgr/index.js'
 
 /**
  * pg_waldump --stats: counts and sizes per rmgr and per record type (rmgr + the rmgr's four

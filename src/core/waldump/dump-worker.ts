@@ -1,6 +1,6 @@
 import {parentPort, workerData} from 'node:worker_threads'
 
-import {TaskReader, type TaskRequest, type WorkerConfig} from './dump.js'
+import {TaskReader, type TaskRequest, type WorkerConfig} from './task-reader.js'
 
 /** A worker thread of dumpWal: reads the segments it is given, one task at a time. */
 const reader = new TaskReader(workerData as WorkerConfig)
