@@ -3,7 +3,8 @@ import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import {Command} from '@oclif/core/command'
 
-import {EXIT_CODES, fromSystemError, outputClosedError, ReplError, ServerError} from '../core/errors.js'
+import {EXIT_CODES, fromSystemError, lowerFirst, outputClosedError, ReplError, ServerError} from '../core/errors.js'
+import {dropInTool, mirroredTool} from './invocation.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -16,6 +17,14 @@ export abstract class BaseCommand extends Command {
   static override baseFlags = {
     json: Flags.boolean({description: 'Print machine-readable JSON on stdout instead of text.', helpGroup: 'OUTPUT'}),
     debug: Flags.boolean({description: 'Show stack traces and protocol details on errors.', helpGroup: 'OUTPUT', hidden: false}),
+    version: Flags.boolean({char: 'V', description: 'Print the version and exit.'}),
+  }
+
+  /** Run as pg_basebackup & co. (a link of that name): their command line and exit status. */
+  protected readonly dropIn = dropInTool()
+  /** The PostgreSQL tool whose error format this command uses (basebackup: pg_basebackup), if any. */
+  protected get speaksAs(): string | undefined {
+    return this.dropIn ?? mirroredTool(this.id)
   }
 
   /** Aborted on the first SIGINT/SIGTERM; a second signal exits at once. */
@@ -31,6 +40,11 @@ export abstract class BaseCommand extends Command {
     // Read --json/--debug before full parsing so even flag errors honour them.
     this.jsonMode = this.argv.includes('--json')
     this.debugMode = this.argv.includes('--debug') || Boolean(process.env.REPL_DEBUG)
+    // Before parsing, as PostgreSQL's tools do: `--version` answers even without required flags.
+    if (this.argv.includes('--version') || this.argv.includes('-V')) {
+      process.stdout.write(`${this.dropIn ? `${this.dropIn} (repl)` : `repl ${this.id}`} ${this.config.version}\n`)
+      return this.exit(0)
+    }
     await super.init()
     let signals = 0
     this.signalHandler = (signal) => {
@@ -56,8 +70,8 @@ export abstract class BaseCommand extends Command {
     process.once('exit', () => {
       const failure = this.outputFailure
       if (!failure || this.outputFailureReported) return
-      if (failure.code !== 'OUTPUT_CLOSED') process.stderr.write(`repl: error: ${failure.message}\n`)
-      process.exitCode = failure.exitCode
+      if (failure.code !== 'OUTPUT_CLOSED') process.stderr.write(`${this.errorPrefix()}${this.speaksAs ? lowerFirst(failure.message) : failure.message}\n`)
+      process.exitCode = this.exitCodeFor(failure.exitCode)
     })
   }
 
@@ -76,6 +90,8 @@ export abstract class BaseCommand extends Command {
   }
 
   override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<never> {
+    // this.exit() from init (--version): not an error.
+    if (err instanceof Errors.ExitError) throw err
     // Whatever error a failed stdout caused downstream, the failure itself is what to report;
     // when the reader went away there is nobody left to read about it.
     if (this.outputFailure) {
@@ -84,14 +100,38 @@ export abstract class BaseCommand extends Command {
     }
     if (err instanceof ReplError && err.code === 'OUTPUT_CLOSED') return this.exit(EXIT_CODES.OUTPUT_CLOSED)
     const {message, hint, details, code, exitCode, extra} = describeError(err, this.ctor.flags ?? {})
-    const lines = [`repl: error: ${message}`]
-    for (const d of details) lines.push(`  ${d}`)
-    if (hint) lines.push(`hint: ${hint}`)
+    const lines = this.speaksAs ? this.toolLines(err, message, details, hint) : [`repl: error: ${message}`, ...details.map((d) => `  ${d}`), ...(hint ? [`hint: ${hint}`] : [])]
     if (this.debugMode && err.stack) lines.push(err.stack)
     process.stderr.write(`${lines.join('\n')}\n`)
     if (this.jsonMode) this.printJson({error: {code, message, ...(hint ? {hint} : {}), ...extra}})
     // ExitError is not printed again by oclif's handler.
-    return this.exit(exitCode)
+    return this.exit(this.exitCodeFor(exitCode))
+  }
+
+  private errorPrefix(): string {
+    return `${this.speaksAs ?? 'repl'}: error: `
+  }
+
+  /**
+   * As PostgreSQL's tools word it: `tool: error: could not …: ERROR:  server text`, lower case
+   * first, then the server's DETAIL, repl's own details and the hint under the tool's name.
+   */
+  private toolLines(err: Error, message: string, details: string[], hint: string | undefined): string[] {
+    const tool = this.speaksAs!
+    let text = message
+    let more = details.map((d) => `${tool}: detail: ${d}`)
+    if (err instanceof ServerError) {
+      const server = `${err.fields.severity}:  ${err.fields.message}`
+      text = err.context ? `${err.context}: ${server}` : server
+      more = err.fields.detail ? [`DETAIL:  ${err.fields.detail}`] : []
+    }
+    return [`${tool}: error: ${lowerFirst(text)}`, ...more, ...(hint ? [`${tool}: hint: ${hint}`] : [])]
+  }
+
+  /** PostgreSQL's tools exit 1 on any error; repl's own codes say more (README). */
+  protected exitCodeFor(code: number): number {
+    if (!this.dropIn || code === EXIT_CODES.INTERRUPTED || code === EXIT_CODES.OUTPUT_CLOSED) return code
+    return code === 0 ? 0 : 1
   }
 
   override async finally(err: Error | undefined): Promise<void> {

@@ -1,8 +1,17 @@
 import * as Flags from '@oclif/core/flags'
 
 import {resolveConnection, type ConnectionInput, type ResolvedConnection} from '../core/conninfo/resolve.js'
-import {connectResolved, type Connected} from '../core/pg/connect.js'
+import {connectResolved, type Connected} from '../core/conninfo/connect.js'
+import type {ServerErrorFields} from '../core/errors.js'
 import {promptPassword} from './prompt.js'
+
+/** A server notice as libpq's default notice processor prints it: `WARNING:  text`, then DETAIL and HINT lines. */
+export function formatServerNotice(n: ServerErrorFields): string {
+  const lines = [`${n.severity}:  ${n.message}`]
+  if (n.detail) lines.push(`DETAIL:  ${n.detail}`)
+  if (n.hint) lines.push(`HINT:  ${n.hint}`)
+  return lines.join('\n')
+}
 
 /**
  * libpq-style connection flags shared by every command that talks to a server. Values left out
@@ -37,7 +46,14 @@ export interface ConnectionFromFlags {
 
 export async function connectionFromFlags(
   flags: ConnectionFlagValues,
-  options: {signal?: AbortSignal; fallbackApplicationName?: string; extra?: Record<string, string>; onWarning?: (m: string) => void} = {},
+  options: {
+    signal?: AbortSignal
+    fallbackApplicationName?: string
+    extra?: Record<string, string>
+    onWarning?: (m: string) => void
+    /** The server's notices and warnings; printed on stderr as libpq's tools print them unless given. */
+    onNotice?: (notice: ServerErrorFields) => void
+  } = {},
 ): Promise<ConnectionFromFlags> {
   const input: ConnectionInput = {
     dbname: flags.dbname,
@@ -56,6 +72,12 @@ export async function connectionFromFlags(
   return {
     resolved,
     connect: (replication) =>
-      connectResolved(resolved, {replication, signal: options.signal, promptPassword: canPrompt ? promptOnce : undefined, onWarning: options.onWarning}),
+      connectResolved(resolved, {
+        replication,
+        signal: options.signal,
+        promptPassword: canPrompt ? promptOnce : undefined,
+        onWarning: options.onWarning,
+        onNotice: options.onNotice ?? ((n) => process.stderr.write(`${formatServerNotice(n)}\n`)),
+      }),
   }
 }

@@ -3,12 +3,16 @@ import {createRequire} from 'node:module'
 import type {SingleBar} from 'cli-progress'
 import type {Ora, Options as OraOptions} from 'ora'
 
+import type {OnProgress} from '../core/events.js'
 import {formatBytes, formatDuration, formatRate} from './format.js'
 
 // ora and cli-progress cost ~80 ms to load; only a terminal needs them, so they are required
 // on first use (Node 20.19+ can require() an ES module such as ora synchronously).
 const requireHere = createRequire(import.meta.url)
-const ora = (options: OraOptions): Ora => (requireHere('ora') as {default: (o: OraOptions) => Ora}).default(options)
+// progressMode already decided this is a terminal; ora's own guess turns spinners off whenever
+// CI is set in the environment, which would leave a TTY user on a CI box without elapsed times.
+const ora = (options: OraOptions): Ora =>
+  (requireHere('ora') as {default: (o: OraOptions) => Ora}).default({isEnabled: true, ...options})
 const newBar = (options: ConstructorParameters<typeof SingleBar>[0]): SingleBar =>
   new (requireHere('cli-progress') as {SingleBar: typeof SingleBar}).SingleBar(options)
 
@@ -41,6 +45,10 @@ export class ProgressReporter {
   private barStarted = 0
   private lastPlain = 0
   private lastPlainText = ''
+  /** The running phase, for its elapsed time: a wait of minutes must not look like a hang. */
+  private phaseText = ''
+  private phaseStarted = 0
+  private phaseTimer?: NodeJS.Timeout
 
   constructor(
     readonly mode: ProgressMode,
@@ -48,16 +56,46 @@ export class ProgressReporter {
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {}
 
-  /** Show that we are waiting for something (checkpoint, server start…). */
-  phase(text: string): void {
+  /**
+   * Show that we are waiting for something (checkpoint, server start…). On a terminal the
+   * spinner adds the time the phase has been running once that passes 2 s (a new text starts
+   * the clock again); `live` lines that carry their own figures (receivewal's) get none.
+   */
+  phase(text: string, options: {live?: boolean} = {}): void {
     if (this.mode === 'silent') return
     if (this.mode === 'plain') {
       this.line(text)
       return
     }
     this.stopBar()
-    if (this.spinnerInstance) this.spinnerInstance.text = text
-    else this.spinnerInstance = ora({text, stream: this.stream}).start()
+    if (options.live) this.stopPhaseClock()
+    else if (text !== this.phaseText || !this.phaseTimer) this.startPhaseClock(text)
+    const shown = options.live ? text : this.phaseLabel()
+    if (this.spinnerInstance) this.spinnerInstance.text = shown
+    else this.spinnerInstance = ora({text: shown, stream: this.stream}).start()
+  }
+
+  private startPhaseClock(text: string): void {
+    this.stopPhaseClock()
+    this.phaseText = text
+    this.phaseStarted = Date.now()
+    this.phaseTimer = setInterval(() => {
+      if (this.spinnerInstance) this.spinnerInstance.text = this.phaseLabel()
+    }, 1000)
+    this.phaseTimer.unref()
+  }
+
+  private stopPhaseClock(): void {
+    if (this.phaseTimer) clearInterval(this.phaseTimer)
+    this.phaseTimer = undefined
+    this.phaseText = ''
+  }
+
+  private phaseLabel(): string {
+    const seconds = Math.floor((Date.now() - this.phaseStarted) / 1000)
+    if (seconds < 2) return this.phaseText
+    const elapsed = seconds < 60 ? `${seconds}s` : `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`
+    return `${this.phaseText} (${elapsed})`
   }
 
   /** End the current phase with a tick (or a cross). */
@@ -67,6 +105,7 @@ export class ProgressReporter {
       if (text) this.line(text)
       return
     }
+    this.stopPhaseClock()
     if (!this.spinnerInstance) {
       if (text) this.stream.write(`${text}\n`)
       return
@@ -88,6 +127,7 @@ export class ProgressReporter {
       return
     }
     if (this.spinnerInstance) {
+      this.stopPhaseClock()
       this.spinnerInstance.stop()
       this.spinnerInstance = undefined
     }
@@ -145,6 +185,7 @@ export class ProgressReporter {
 
   /** Leave the terminal clean (call on success and on error). */
   stop(): void {
+    this.stopPhaseClock()
     this.stopBar()
     if (this.spinnerInstance) {
       this.spinnerInstance.stop()
@@ -158,4 +199,53 @@ function describeBytes(p: ByteProgress, started: number, now: number): string {
   const rate = (p.done / elapsed) * 1000
   const pct = p.total ? ` (${Math.min(100, Math.floor((p.done / p.total) * 100))}%)` : ''
   return `${formatBytes(p.done)}${p.total !== undefined ? `/${formatBytes(p.total)}` : ''}${pct}, ${formatRate(rate)}${p.label ? `, ${p.label}` : ''}`
+}
+
+/** What progressRenderer draws on: a ProgressReporter, or lineOutput's lines alone. */
+export type ProgressOutput = Pick<ProgressReporter, 'mode' | 'phase' | 'phaseDone' | 'bytes' | 'line' | 'stop'>
+
+/**
+ * Lines only, each written as it comes (no spinner, no bar, no folding of repeats): for a
+ * command whose progress display is off — basebackup without -P, receivewal off a terminal —
+ * whose notes and warnings still show.
+ */
+export function lineOutput(stream: NodeJS.WritableStream = process.stderr): ProgressOutput {
+  const ignore = () => {}
+  return {mode: 'plain', phase: ignore, phaseDone: ignore, bytes: ignore, line: (text) => void stream.write(`${text}\n`), stop: ignore}
+}
+
+/**
+ * Core's progress events on a reporter: the one place they become output. `prefix` starts
+ * notes and warnings as the command's tool would (`pg_basebackup: `); `verbose` shows notes
+ * marked verbose and the `detail` of phases.
+ */
+export function progressRenderer(reporter: ProgressOutput, options: {prefix?: string; verbose?: boolean} = {}): OnProgress {
+  const prefix = options.prefix ?? ''
+  const detail = (text: string | undefined) => {
+    if (text !== undefined && options.verbose) reporter.line(`${prefix}${text}`)
+  }
+  return (event) => {
+    switch (event.type) {
+      case 'phase':
+        reporter.phase(event.text)
+        detail(event.detail)
+        break
+      case 'phase-done':
+        reporter.phaseDone(event.text)
+        detail(event.detail)
+        break
+      case 'note':
+        if (!event.verbose || options.verbose) reporter.line(`${prefix}${event.text}`)
+        break
+      case 'warning':
+        reporter.line(`${prefix}warning: ${event.text}`)
+        break
+      case 'bytes':
+        reporter.bytes({done: event.done, total: event.total, label: event.label}, event.final)
+        break
+      case 'live':
+        reporter.phase(event.text, {live: true})
+        break
+    }
+  }
 }

@@ -1,5 +1,8 @@
 import {openSync, closeSync, readSync, writeSync} from 'node:fs'
-import {spawnSync} from 'node:child_process'
+
+import {lazyBuiltin} from '../core/lazy-builtin.js'
+
+const childProcess = lazyBuiltin<typeof import('node:child_process')>('node:child_process')
 
 /**
  * Ask for a password on the controlling terminal with echo off, like libpq's simple_prompt:
@@ -12,7 +15,7 @@ export async function promptPassword(label = 'Password: '): Promise<string | und
   } catch {
     return undefined
   }
-  const stty = (arg: string) => spawnSync('stty', [arg], {stdio: [fd, 'ignore', 'ignore']})
+  const stty = (arg: string) => childProcess().spawnSync('stty', [arg], {stdio: [fd, 'ignore', 'ignore']})
   try {
     // Echo off before the prompt appears, or a fast typist's first characters are shown.
     stty('-echo')

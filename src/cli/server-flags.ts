@@ -1,8 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 
-import type {ClusterEvent} from '../core/cluster/events.js'
 import type {ServerRunOptions} from '../core/cluster/server-target.js'
-import type {ProgressReporter} from './progress.js'
+import {progressRenderer, type ProgressOutput} from './progress.js'
 
 /**
  * Flags of the commands that run a server from a data directory (init-primary, start-standby):
@@ -38,7 +37,7 @@ export const serverFlags = {
 /** serverFlags' values as core's ServerRunOptions. */
 export function serverRunOptions(
   flags: {pgdata: string; 'pg-bin'?: string; 'pg-version'?: number; 'os-user'?: string; superuser?: string; 'log-file'?: string; timeout: number},
-  context: {signal: AbortSignal; progress: ProgressReporter},
+  context: {signal: AbortSignal; progress: ProgressOutput},
 ): ServerRunOptions {
   return {
     dataDir: flags.pgdata,
@@ -49,15 +48,7 @@ export function serverRunOptions(
     logFile: flags['log-file'],
     timeoutSeconds: flags.timeout,
     signal: context.signal,
-    progress: renderClusterEvent(context.progress),
+    onProgress: progressRenderer(context.progress),
   }
 }
 
-/** Core's cluster events on the command's progress reporter. */
-export function renderClusterEvent(progress: ProgressReporter): (event: ClusterEvent) => void {
-  return (event) => {
-    if (event.type === 'phase') progress.phase(event.text)
-    else if (event.type === 'done') progress.phaseDone(event.text)
-    else progress.line(event.text)
-  }
-}
