@@ -1,20 +1,21 @@
 import * as Flags from '@oclif/core/flags'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {connectionFlags, connectionFromFlags} from '../cli/connection-flags.js'
+import {connectionFlags, connectionFromFlags, formatServerNotice} from '../cli/connection-flags.js'
 import {formatBytes, formatDuration} from '../cli/format.js'
-import type {ProgressReporter} from '../cli/progress.js'
-import {takeBaseBackup, type BackupEvent} from '../core/backup/basebackup.js'
+import {lineOutput, progressMode, progressRenderer, ProgressReporter} from '../cli/progress.js'
+import {takeBaseBackup} from '../core/backup/basebackup.js'
 import {
   DEFAULT_LABEL,
   MANIFEST_CHECKSUM_ALGORITHMS,
+  parseBackupTarget,
   parseMaxRate,
   parseTablespaceMapping,
   type BackupOptions,
   type ManifestChecksums,
 } from '../core/backup/options.js'
 import {parseCompressOption, type CompressOption} from '../core/compress/index.js'
-import {ReplError} from '../core/errors.js'
+import {ReplError, type ServerErrorFields} from '../core/errors.js'
 
 export default class Basebackup extends BaseCommand {
   static override summary = 'Take a base backup of a running server (pg_basebackup over the replication protocol).'
@@ -29,15 +30,17 @@ export default class Basebackup extends BaseCommand {
     '<%= config.bin %> <%= command.id %> --pgdata=/backups/2024-06-01 --format=tar --compress=server-zstd:level=5 --checkpoint=fast --progress',
     '<%= config.bin %> <%= command.id %> --pgdata=- --format=tar --wal-method=fetch | gzip > base.tar.gz',
     '<%= config.bin %> <%= command.id %> --pgdata=/backups/incr1 --incremental=/backups/full/backup_manifest',
+    '<%= config.bin %> <%= command.id %> --target=server:/var/backups/pg/monday --wal-method=fetch --compress=server-gzip',
   ]
 
   static override flags = {
     ...connectionFlags,
-    pgdata: Flags.string({char: 'D', description: 'Directory to write the backup to (must be absent or empty); "-" writes the base archive as tar to standard output.', required: true, helpGroup: 'OUTPUT'}),
-    format: Flags.string({char: 'F', description: 'Output format: p (plain: a data directory) or t (tar files).', options: ['p', 'plain', 't', 'tar'], default: 'p', helpGroup: 'OUTPUT'}),
+    pgdata: Flags.string({char: 'D', description: 'Directory to write the backup to (must be absent or empty); "-" writes the base archive as tar to standard output. Required unless --target is given.', helpGroup: 'OUTPUT'}),
+    format: Flags.string({char: 'F', description: 'Output format: p (plain: a data directory; the default) or t (tar files).', options: ['p', 'plain', 't', 'tar'], helpGroup: 'OUTPUT'}),
+    target: Flags.string({char: 't', description: 'Where the server puts the backup (PostgreSQL 15+): client (the default, -D), server:/path (tar files written by the server; superuser or pg_write_server_files) or blackhole (discarded, to test). Needs -X fetch or -X none.', helpGroup: 'OUTPUT'}),
     'wal-method': Flags.string({char: 'X', description: 'How to include the WAL the backup needs: stream (a second connection, into pg_wal/ or pg_wal.tar), fetch (collected at the end, inside the base archive) or none.', options: ['stream', 's', 'fetch', 'f', 'none', 'n'], default: 'stream', helpGroup: 'OUTPUT'}),
     waldir: Flags.string({description: 'Plain format: write WAL to this directory and link pg_wal to it.', helpGroup: 'OUTPUT'}),
-    'tablespace-mapping': Flags.string({char: 'T', description: 'Plain format: put the tablespace at OLDDIR into NEWDIR (OLDDIR=NEWDIR; repeatable; "\\=" for an "=" in a name).', multiple: true, helpGroup: 'OUTPUT'}),
+    'tablespace-mapping': Flags.string({char: 'T', description: 'Plain format: put the tablespace at OLDDIR into NEWDIR (OLDDIR=NEWDIR; repeatable; "\\=" for an "=" in a name).', multiple: true, multipleNonGreedy: true, helpGroup: 'OUTPUT'}),
     'write-recovery-conf': Flags.boolean({char: 'R', description: 'Make the backup a standby of this server: standby.signal plus primary_conninfo (and primary_slot_name with --slot) in postgresql.auto.conf.', helpGroup: 'OUTPUT'}),
     gzip: Flags.boolean({char: 'z', description: 'Compress tar output with gzip (same as --compress=gzip).', helpGroup: 'COMPRESSION'}),
     compress: Flags.string({char: 'Z', description: 'Compression: [client-|server-]{gzip|lz4|zstd|none}[:LEVEL or :level=N,workers=N,long], or a gzip level 0-9. Client-side needs tar format; server-side needs PostgreSQL 15+ and works with plain format too.', helpGroup: 'COMPRESSION'}),
@@ -65,8 +68,10 @@ export default class Basebackup extends BaseCommand {
     if (flags.pgdata === '-' && this.jsonMode) throw new ReplError('INVALID_ARGUMENT', '--json cannot be used with --pgdata=- (standard output carries the archive)')
     let compression: CompressOption | undefined
     if (flags.gzip && flags.compress) throw new ReplError('INVALID_ARGUMENT', '--gzip and --compress cannot be used together')
-    if (flags.gzip) compression = {location: 'client', spec: {algorithm: 'gzip'}}
-    else if (flags.compress !== undefined) compression = parseCompressOption(flags.compress)
+    if (flags.gzip) compression = {spec: {algorithm: 'gzip'}}
+    // Server-side specifications go to the server as typed, as pg_basebackup sends them: the
+    // server's version and build judge them (which algorithms and options it has).
+    else if (flags.compress !== undefined) compression = parseCompressOption(flags.compress, {serverJudges: true})
     let manifestChecksums: ManifestChecksums | undefined
     if (flags['manifest-checksums'] !== undefined) {
       const upper = flags['manifest-checksums'].toUpperCase() as ManifestChecksums
@@ -76,8 +81,10 @@ export default class Basebackup extends BaseCommand {
       manifestChecksums = upper
     }
     const options: BackupOptions = {
-      target: flags.pgdata,
-      format: flags.format.startsWith('t') ? 'tar' : 'plain',
+      target: flags.pgdata ?? '',
+      format: flags.format?.startsWith('t') ? 'tar' : 'plain',
+      formatGiven: flags.format !== undefined,
+      backupTarget: flags.target === undefined ? undefined : parseBackupTarget(flags.target),
       walMethod: ({s: 'stream', f: 'fetch', n: 'none'} as const)[flags['wal-method'][0] as 's' | 'f' | 'n'],
       waldir: flags.waldir,
       writeRecoveryConf: flags['write-recovery-conf'],
@@ -100,47 +107,19 @@ export default class Basebackup extends BaseCommand {
       statusIntervalSeconds: flags['status-interval'],
     }
 
-    // The progress renderer (ora, cli-progress) is loaded only when asked for: it costs start-up time.
-    let reporter: ProgressReporter | undefined
-    if (flags.progress && !this.jsonMode) {
-      const {ProgressReporter: Reporter, progressMode} = await import('../cli/progress.js')
-      reporter = new Reporter(progressMode({json: this.jsonMode}))
-    }
-    const say = (text: string) => {
-      if (this.jsonMode) return
-      if (reporter) reporter.line(text)
-      else process.stderr.write(`${text}\n`)
-    }
-    const onEvent = (e: BackupEvent) => {
-      switch (e.type) {
-        case 'waiting':
-          reporter?.phase(e.text)
-          break
-        case 'waited':
-          reporter?.phaseDone(e.text)
-          break
-        case 'progress':
-          reporter?.bytes({done: e.done, total: e.total, label: e.label}, e.final)
-          break
-        case 'message':
-          if (flags.verbose) say(`repl basebackup: ${e.text}`)
-          break
-        case 'warning':
-          say(`repl basebackup: warning: ${e.text}`)
-          break
-        case 'notice':
-          say(`repl basebackup: ${e.text}`)
-          break
-      }
-    }
+    // -P shows phases and a bar; without it only lines (-v milestones, warnings, what a failure removed) show.
+    const output = this.jsonMode ? new ProgressReporter('silent') : flags.progress ? new ProgressReporter(progressMode({})) : lineOutput()
+    const onProgress = progressRenderer(output, {prefix: 'repl basebackup: ', verbose: flags.verbose})
 
     // The backup honours the signal itself (it still connects after an interrupt, to drop a slot it made).
-    const conn = await connectionFromFlags(flags, {fallbackApplicationName: 'repl basebackup', onWarning: (m) => say(`warning: ${m}`)})
+    // The server's warnings (checksum failures, among others) are shown even with --json: stderr is not the JSON.
+    const onNotice = (n: ServerErrorFields) => (output.mode === 'silent' ? process.stderr.write(`${formatServerNotice(n)}\n`) : output.line(formatServerNotice(n)))
+    const conn = await connectionFromFlags(flags, {fallbackApplicationName: 'repl basebackup', onWarning: (m) => output.line(`warning: ${m}`), onNotice})
     let summary
     try {
-      summary = await takeBaseBackup({resolved: conn.resolved, connect: (replication) => conn.connect(replication)}, options, {signal: this.signal, onEvent, stdout: process.stdout})
+      summary = await takeBaseBackup({resolved: conn.resolved, connect: (replication) => conn.connect(replication)}, options, {signal: this.signal, onProgress, stdout: process.stdout})
     } finally {
-      reporter?.stop()
+      output.stop()
     }
     if (this.jsonMode) {
       this.printJson(summary)
@@ -148,7 +127,7 @@ export default class Basebackup extends BaseCommand {
     }
     if (flags.progress || flags.verbose) {
       const where = summary.target === '-' ? 'standard output' : `"${summary.target}"`
-      say(`Base backup of ${formatBytes(summary.bytes)} written to ${where} in ${formatDuration(summary.durationMs)} (WAL ${summary.startLsn} to ${summary.endLsn} on timeline ${summary.timeline}).`)
+      output.line(`Base backup of ${formatBytes(summary.bytes)} written to ${where} in ${formatDuration(summary.durationMs)} (WAL ${summary.startLsn} to ${summary.endLsn} on timeline ${summary.timeline}).`)
     }
   }
 }

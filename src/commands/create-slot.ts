@@ -23,7 +23,7 @@ export default class CreateSlot extends BaseCommand {
     ...connectionFlags,
     logical: Flags.boolean({description: 'Create a logical slot instead of a physical one.'}),
     plugin: Flags.string({description: 'Output plugin of a logical slot (default pgoutput).', options: ['pgoutput', 'test_decoding'], dependsOn: ['logical']}),
-    'two-phase': Flags.boolean({description: 'Logical slot: decode prepared transactions (PG 14+).', dependsOn: ['logical']}),
+    'two-phase': Flags.boolean({description: 'Logical slot: decode prepared transactions (PG 15+).', dependsOn: ['logical']}),
     'if-not-exists': Flags.boolean({description: 'Succeed without changes when a slot of that name already exists.'}),
     'no-reserve-wal': Flags.boolean({description: 'Physical slot: do not reserve WAL until a client first streams from it.'}),
   }

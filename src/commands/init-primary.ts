@@ -26,7 +26,7 @@ The replication password comes from --replication-password, REPL_REPLICATION_PAS
     ...serverFlags,
     port: Flags.integer({description: 'TCP port of the server (default: as configured, 5432 for a new cluster).', min: 1, max: 65535}),
     'listen-addresses': Flags.string({description: "listen_addresses (default: localhost when --allow is loopback only, else '*')."}),
-    allow: Flags.string({description: 'Network (CIDR) standbys and clients connect from as the replication role; repeatable (default: 127.0.0.1/32 and ::1/128).', multiple: true}),
+    allow: Flags.string({description: 'Network (CIDR) standbys and clients connect from as the replication role; repeatable (default: 127.0.0.1/32 and ::1/128).', multiple: true, multipleNonGreedy: true}),
     logical: Flags.boolean({description: 'wal_level=logical instead of replica (never lowered from logical).'}),
     'max-wal-senders': Flags.integer({description: 'max_wal_senders (default: at least 10).', min: 1}),
     'max-replication-slots': Flags.integer({description: 'max_replication_slots (default: at least 10).', min: 0}),
@@ -37,7 +37,7 @@ The replication password comes from --replication-password, REPL_REPLICATION_PAS
     slot: Flags.string({description: 'Also create this physical replication slot.'}),
     'data-checksums': Flags.boolean({description: 'initdb with data checksums.', default: true, allowNo: true}),
     'no-start': Flags.boolean({description: 'Leave the server stopped (it runs briefly, socket only, to create the role).'}),
-    set: Flags.string({description: 'Extra setting NAME=VALUE for postgresql.auto.conf; repeatable.', multiple: true}),
+    set: Flags.string({description: 'Extra setting NAME=VALUE for postgresql.auto.conf; repeatable.', multiple: true, multipleNonGreedy: true}),
   }
 
   async run(): Promise<void> {

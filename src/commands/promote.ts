@@ -18,6 +18,9 @@ export default class Promote extends BaseCommand {
     const {flags} = await this.parse(Promote)
     const result = await promoteServer(flags.pgdata, {timeoutSeconds: flags.timeout})
     if (this.jsonMode) this.printJson(result)
-    else this.log(`Promoted the server in ${result.dataDir}; it accepts writes.`)
+    else {
+      this.log(`Promoted the server in ${result.dataDir}; it accepts writes.`)
+      if (result.clearedRecoverySettings) this.log("Removed repl replay's restore_command and recovery target settings from postgresql.auto.conf.")
+    }
   }
 }

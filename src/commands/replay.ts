@@ -3,8 +3,8 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {formatBytes, formatDuration} from '../cli/format.js'
 import {ProgressReporter, progressMode} from '../cli/progress.js'
-import {renderClusterEvent, serverFlags, serverRunOptions} from '../cli/server-flags.js'
-import {replay, type ReplayEvent, type ReplayResult} from '../core/replay/replay.js'
+import {serverFlags, serverRunOptions} from '../cli/server-flags.js'
+import {replay, type ReplayResult} from '../core/replay/replay.js'
 import type {TargetAction} from '../core/replay/recovery-target.js'
 
 export default class Replay extends BaseCommand {
@@ -55,7 +55,6 @@ A time without a zone is read in the server's timezone setting, as PostgreSQL wo
         action: flags['target-action'] as TargetAction,
         port: flags.port,
         dryRun: flags['dry-run'],
-        progress: renderReplayEvent(progress),
       })
       progress.stop()
       if (this.jsonMode) this.printJson(result)
@@ -63,14 +62,6 @@ A time without a zone is read in the server's timezone setting, as PostgreSQL wo
     } finally {
       progress.stop()
     }
-  }
-}
-
-function renderReplayEvent(progress: ProgressReporter): (event: ReplayEvent) => void {
-  const cluster = renderClusterEvent(progress)
-  return (event) => {
-    if (event.type === 'progress') progress.bytes({done: event.done, total: event.total, label: `replayed to ${event.lsn}`})
-    else cluster(event)
   }
 }
 
@@ -85,7 +76,8 @@ function describeResult(r: ReplayResult): string[] {
     lines.push(`  timeline ${tl.timeline}: ${tl.first}${tl.last !== tl.first ? ` .. ${tl.last}` : ''} (${sources})`)
   }
   const kinds = Object.entries(r.wal.compression).map(([k, n]) => `${n} ${k === 'none' ? 'plain' : k}`)
-  if (kinds.length > 1 || r.wal.partial) lines.push(`  files: ${kinds.join(', ')}${r.wal.partial ? `, ${r.wal.partial} unfinished (.partial)` : ''}`)
+  // The unfinished ones are among those counted by compression (as in --json), not besides them.
+  if (kinds.length > 1 || r.wal.partial) lines.push(`  files: ${r.wal.segments} segments: ${kinds.join(', ')}${r.wal.partial ? `; ${r.wal.partial} of them unfinished (.partial)` : ''}`)
   if (r.stop) lines.push(`Stop: recovery ${r.result ? 'stopped' : 'stops'} ${r.stop.description} (record at ${r.stop.recordLsn})`)
   else if (r.endOfWal) lines.push(`Stop: at the end of valid WAL, ${r.endOfWal.endLsn} (${r.endOfWal.clean ? 'no more WAL' : `invalid record: ${r.endOfWal.reason}`})`)
   for (const g of r.laterGaps) lines.push(`Note: ${g.count} segment${g.count === 1 ? '' : 's'} missing after the stop (${g.first}${g.count > 1 ? ` .. ${g.last}` : ''}); not needed for this target`)

@@ -4,19 +4,19 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {ReplError} from '../core/errors.js'
 import {parseLsn} from '../core/wal/lsn.js'
-import {dumpWal, type DumpOutput} from '../core/wal/dump.js'
-import {OutputBuffer} from '../core/wal/output-buffer.js'
-import {forkNumberByName, type RecordFilter} from '../core/wal/record-filter.js'
+import {dumpWal, type DumpOutput} from '../core/waldump/dump.js'
+import {OutputBuffer} from '../core/waldump/output-buffer.js'
+import {forkNumberByName, type RecordFilter} from '../core/waldump/record-filter.js'
 import {lsnText} from '../core/wal/record.js'
 import {BUILTIN_RMGRS, rmgrIdByName} from '../core/wal/rmgr/index.js'
 import {resolveDumpRange} from '../core/wal/segment-source.js'
-import {formatStats, statsReport, WalStats} from '../core/wal/stats.js'
+import {formatStats, statsReport, WalStats} from '../core/waldump/stats.js'
 
 export default class Waldump extends BaseCommand {
   static override summary = 'Decode and display WAL segment files, like pg_waldump.'
   static override description = `Reads WAL of PostgreSQL 13 to 18 from a directory (plain, .partial, .gz and .lz4 segments, as receivewal writes them), checks every page header and record CRC, and prints one line per record in pg_waldump's format, or statistics with --stats.
 
-Give STARTSEG (and optionally ENDSEG) file names, or --start with --path. A record that fails its checks ends the listing with its position and the reason, and a non-zero exit, as in pg_waldump. With --json, each record is one JSON object per line, or --stats prints one JSON document.`
+Give STARTSEG (and optionally ENDSEG) file names, or --start with --path; a STARTSEG alone covers that one segment, as in pg_waldump. With neither, reading starts at the first segment in the directory. A record that fails its checks ends the listing with its position and the reason, and a non-zero exit, as in pg_waldump. With --json, each record is one JSON object per line, or --stats prints one JSON document.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> --path=/var/lib/postgresql/data/pg_wal 000000010000000000000003',
     '<%= config.bin %> <%= command.id %> --path=/srv/wal --start=0/3000028 --end=0/3100000 --rmgr=Heap --rmgr=Btree',
@@ -36,7 +36,9 @@ Give STARTSEG (and optionally ENDSEG) file names, or --start with --path. A reco
     end: Flags.string({char: 'e', description: 'Stop reading at this WAL location (X/X).'}),
     timeline: Flags.integer({char: 't', description: 'Timeline of the segments to read (default 1, or that of STARTSEG).', min: 1}),
     limit: Flags.integer({char: 'n', description: 'Show at most N records (after filtering).', min: 0}),
-    rmgr: Flags.string({char: 'r', multiple: true, description: 'Only records of this resource manager (repeatable); "list" lists the names.'}),
+    // Non-greedy: pg_waldump's -r takes one value each time, so `-r Heap2 STARTSEG` must leave
+    // STARTSEG to the arguments (a greedy multiple flag would swallow it as a second rmgr).
+    rmgr: Flags.string({char: 'r', multiple: true, multipleNonGreedy: true, description: 'Only records of this resource manager (repeatable); "list" lists the names.'}),
     relation: Flags.string({char: 'R', description: 'Only records touching blocks of relation T/D/R (tablespace/database/relfilenode OIDs).'}),
     block: Flags.integer({char: 'B', description: 'With --relation: only records touching block N.', min: 0, dependsOn: ['relation']}),
     fork: Flags.string({char: 'F', description: 'Only records touching blocks of this fork.', options: ['main', 'fsm', 'vm', 'init']}),

@@ -4,6 +4,9 @@
  * exit code below. Core code throws these and never prints.
  */
 
+import {accessSync, constants as fsConstants, existsSync, statSync} from 'node:fs'
+import {dirname} from 'node:path'
+
 export const EXIT_CODES = {
   /** Something failed that is not classified further. */
   FAILURE: 1,
@@ -146,6 +149,8 @@ const CODE_BY_SQLSTATE: Record<string, ErrorCode> = {
 
 export class ServerError extends ReplError {
   readonly fields: ServerErrorFields
+  /** What was being done ("Base backup failed"), before the server's own message. */
+  readonly context?: string
 
   constructor(fields: ServerErrorFields, context?: string) {
     const message = context ? `${context}: ${fields.message}` : fields.message
@@ -153,6 +158,7 @@ export class ServerError extends ReplError {
     super(CODE_BY_SQLSTATE[fields.sqlstate] ?? 'SERVER_ERROR', message, {hint: fields.hint, details})
     this.name = 'ServerError'
     this.fields = fields
+    this.context = context
   }
 
   get sqlstate(): string {
@@ -163,12 +169,32 @@ export class ServerError extends ReplError {
 /** Wrap a Node fs/net error into a ReplError with a message naming what we were doing. */
 export function fromSystemError(err: unknown, action: string): ReplError {
   if (err instanceof ReplError) return err
-  const e = err as NodeJS.ErrnoException
+  const e = realMkdirError(err as NodeJS.ErrnoException)
   const reason = e?.code ? describeErrno(e) : String((e as Error)?.message ?? e)
   let code: ErrorCode = 'IO_ERROR'
   if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') code = 'DISK_FULL'
   else if (e?.code === 'EACCES' || e?.code === 'EPERM' || e?.code === 'EROFS') code = 'PERMISSION_DENIED'
   return new ReplError(code, `${action}: ${reason}`, {cause: err})
+}
+
+/**
+ * Node's recursive mkdir reports ENOENT when a directory cannot be made on a read-only file
+ * system (or under one the user may not write): it loses the first error while retrying the
+ * parents. Asking the deepest existing ancestor whether it is writable (access(2), which
+ * changes nothing) recovers the real reason: EROFS, EACCES or ENOTDIR.
+ */
+function realMkdirError(e: NodeJS.ErrnoException): NodeJS.ErrnoException {
+  if (e?.code !== 'ENOENT' || e.syscall !== 'mkdir' || !e.path) return e
+  let dir = dirname(e.path)
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir)
+  try {
+    if (!statSync(dir).isDirectory()) return Object.assign(new Error(`ENOTDIR: ${dir}`), {code: 'ENOTDIR', syscall: 'mkdir', path: e.path})
+    accessSync(dir, fsConstants.W_OK)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return Object.assign(new Error(`${code}: ${e.path}`), {code, syscall: 'mkdir', path: e.path})
+  }
+  return e
 }
 
 function describeErrno(e: NodeJS.ErrnoException): string {
@@ -186,4 +212,9 @@ function describeErrno(e: NodeJS.ErrnoException): string {
     case 'EMFILE': return 'too many open files'
     default: return `${e.message.replace(/^[A-Z]+: /, '')}`
   }
+}
+
+/** A repl message in PostgreSQL's style: its messages start in lower case, repl's in upper case (an acronym such as WAL stays). */
+export function lowerFirst(text: string): string {
+  return /^[A-Z][a-z]/.test(text) ? text[0]!.toLowerCase() + text.slice(1) : text
 }

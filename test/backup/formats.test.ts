@@ -2,21 +2,11 @@ import {join} from 'node:path'
 import test from 'ava'
 
 import {runRepl} from '../helpers/cli.js'
-import {pgVersions, startCluster, testDir, type TestCluster} from '../helpers/cluster.js'
+import {clusterPerMajor, pgVersions, testDir} from '../helpers/cluster.js'
 import {reachedConsistency, startFromBackup, unpackTarBackup, verifyBackup} from './helpers.js'
 
-const clusters = new Map<number, TestCluster>()
-
-test.before(async () => {
-  for (const version of pgVersions()) {
-    const c = await startCluster({version})
-    await c.sql('CREATE TABLE accounts AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 50000) g')
-    clusters.set(version, c)
-  }
-})
-
-test.after.always(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()))
+const clusters = clusterPerMajor(test, {}, async (c) => {
+  await c.sql('CREATE TABLE accounts AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 50000) g')
 })
 
 const WAL_METHODS = ['stream', 'fetch', 'none'] as const

@@ -11,7 +11,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {chownTree} from '../../src/core/server/os-user.js'
-import {DEBIAN_15_BIN, freePort, testDir, TestCluster} from '../helpers/cluster.js'
+import {DEBIAN_15_BIN, testDir, TestCluster} from '../helpers/cluster.js'
 
 const run = promisify(execFile)
 
@@ -86,8 +86,8 @@ export async function startFromBackup(primary: TestCluster, dataDir: string, con
   const settings = {unix_socket_directories: socketDir, ...config}
   await writeFile(join(dataDir, 'postgresql.conf'), `${await readFile(join(dataDir, 'postgresql.conf'), 'utf8')}\n${Object.entries(settings).map(([k, v]) => `${k} = '${v}'`).join('\n')}\n`)
   await chownTree(root, primary.runAs)
-  const server = new TestCluster(primary.version, primary.binDir, root, dataDir, socketDir, join(root, `server-${Date.now()}.log`), await freePort(), primary.runAs)
-  await server.start()
+  const server = new TestCluster(primary.version, primary.binDir, root, dataDir, socketDir, join(root, `server-${Date.now()}.log`), 0, primary.runAs)
+  await server.startOnFreePort()
   return server
 }
 

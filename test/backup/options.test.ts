@@ -7,33 +7,24 @@ import test from 'ava'
 
 import {chownTree} from '../../src/core/server/os-user.js'
 import {BIN, runRepl} from '../helpers/cli.js'
-import {pgVersions, startCluster, testDir, type TestCluster} from '../helpers/cluster.js'
+import {clusterPerMajor, pgVersions, testDir} from '../helpers/cluster.js'
 import {reachedConsistency, startFromBackup, unpackTarBackup, verifyBackup} from './helpers.js'
 
-const clusters = new Map<number, TestCluster>()
 const tablespaceDirs = new Map<number, string>()
-
-test.before(async () => {
-  for (const version of pgVersions()) {
-    const c = await startCluster({version, config: version >= 17 ? {summarize_wal: 'on'} : {}})
-    const dir = join(await testDir('tblspc'), 'space')
-    await mkdir(dir, {mode: 0o700})
-    await chownTree(dir, c.runAs)
-    await c.sql(`CREATE TABLESPACE archive LOCATION '${dir}'`)
-    await c.sql("CREATE TABLE cold (id int, note text) TABLESPACE archive; INSERT INTO cold SELECT g, 'row ' || g FROM generate_series(1, 1000) g")
-    tablespaceDirs.set(version, dir)
-    clusters.set(version, c)
-  }
+// Incremental backups (17+) need WAL summaries.
+const clusters = clusterPerMajor(test, (version) => (version >= 17 ? {config: {summarize_wal: 'on'}} : {}), async (c) => {
+  const dir = join(await testDir('tblspc'), 'space')
+  await mkdir(dir, {mode: 0o700})
+  await chownTree(dir, c.runAs)
+  await c.sql(`CREATE TABLESPACE archive LOCATION '${dir}'`)
+  await c.sql("CREATE TABLE cold (id int, note text) TABLESPACE archive; INSERT INTO cold SELECT g, 'row ' || g FROM generate_series(1, 1000) g")
+  tablespaceDirs.set(c.version, dir)
 })
 
 /** The primary's tablespace must go elsewhere on this host: its own directory is not empty. */
 async function relocate(version: number, root?: string): Promise<string[]> {
   return [`--tablespace-mapping=${tablespaceDirs.get(version)}=${join(root ?? (await testDir('space')), 'moved-space')}`]
 }
-
-test.after.always(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()))
-})
 
 for (const version of pgVersions()) {
   test.serial(`-T relocates a tablespace: pg_tblspc links to the new directory and the table reads back (PG ${version})`, async (t) => {
@@ -145,7 +136,7 @@ for (const version of pgVersions()) {
       t.is((await runRepl(['basebackup', '-D', full, '-X', 'none', '-c', 'fast', ...(await relocate(version)), ...c.cliArgs()])).code, 0)
       const r = await runRepl(['basebackup', '-D', join(root, 'incr'), `--incremental=${join(full, 'backup_manifest')}`, ...(await relocate(version)), ...c.cliArgs()])
       t.is(r.code, 4)
-      t.regex(r.stderr, /Incremental backups need PostgreSQL 17 or later/)
+      t.regex(r.stderr, /incremental backups need PostgreSQL 17 or later/)
     })
   }
 }
@@ -155,7 +146,7 @@ test.serial('-D - writes the base archive as tar to stdout with the manifest ins
   const c = clusters.get(version)!
   const refused = await runRepl(['basebackup', '-D', '-', '-F', 't', '-X', 'fetch', ...c.cliArgs()])
   t.is(refused.code, 2)
-  t.regex(refused.stderr, /Can only write a single tablespace to standard output/)
+  t.regex(refused.stderr, /can only write a single tablespace to standard output/)
   await c.sql('DROP TABLE cold')
   await c.sql('DROP TABLESPACE archive')
 
@@ -187,4 +178,17 @@ test.serial('--progress off a terminal prints plain progress lines on stderr, an
   t.regex(r.stderr, /write-ahead log start point: [0-9A-F]+\/[0-9A-F]+ on timeline 1/)
   t.regex(r.stderr, /Base backup of .* written to/)
   t.is(r.stdout, '')
+})
+
+// A spread checkpoint on a busy server takes minutes: the wait says what it is and how to skip it.
+test.serial(`--progress during the default spread checkpoint says that --checkpoint=fast skips the wait; with it, no such line (PG ${pgVersions().at(-1)})`, async (t) => {
+  const version = pgVersions().at(-1)!
+  const c = clusters.get(version)!
+  const spread = await runRepl(['basebackup', '-D', join(await testDir('spread'), 'data'), '-P', '-N', ...(await relocate(version)), ...c.cliArgs()])
+  t.is(spread.code, 0, spread.stderr)
+  t.regex(spread.stderr, /^Waiting for the server's spread checkpoint \(--checkpoint=fast skips the wait\)$/m)
+  const fast = await runRepl(['basebackup', '-D', join(await testDir('spread'), 'data'), '-P', '-N', '-c', 'fast', ...(await relocate(version)), ...c.cliArgs()])
+  t.is(fast.code, 0, fast.stderr)
+  t.regex(fast.stderr, /^Waiting for a fast checkpoint on the server$/m)
+  t.notRegex(fast.stderr, /skips the wait/)
 })

@@ -3,22 +3,12 @@ import {join} from 'node:path'
 import test from 'ava'
 
 import {runRepl} from '../helpers/cli.js'
-import {pgVersions, startCluster, testDir, waitFor, type TestCluster} from '../helpers/cluster.js'
+import {clusterPerMajor, pgVersions, testDir, waitFor, type TestCluster} from '../helpers/cluster.js'
 import {startFromBackup, tableChecksumSql, unpackTarBackup} from './helpers.js'
 
-const clusters = new Map<number, TestCluster>()
-
-test.before(async () => {
-  for (const version of pgVersions()) {
-    const c = await startCluster({version, config: {hot_standby: 'on'}})
-    await c.sql('CREATE TABLE ledger (id int PRIMARY KEY, amount numeric)')
-    await c.sql('INSERT INTO ledger SELECT g, g * 1.5 FROM generate_series(1, 10000) g')
-    clusters.set(version, c)
-  }
-})
-
-test.after.always(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()))
+const clusters = clusterPerMajor(test, {config: {hot_standby: 'on'}}, async (c) => {
+  await c.sql('CREATE TABLE ledger (id int PRIMARY KEY, amount numeric)')
+  await c.sql('INSERT INTO ledger SELECT g, g * 1.5 FROM generate_series(1, 10000) g')
 })
 
 /** Writes on the primary reach the standby: the table's checksum ends up the same on both. */

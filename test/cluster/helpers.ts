@@ -10,7 +10,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {resolveConnection} from '../../src/core/conninfo/resolve.js'
-import {connect} from '../../src/core/pg/connect.js'
+import {connect} from '../../src/core/conninfo/connect.js'
 import {runRepl, type RunOptions, type RunResult} from '../helpers/cli.js'
 import {freePort, testDir} from '../helpers/cluster.js'
 

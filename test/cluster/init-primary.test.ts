@@ -9,6 +9,7 @@ import {join} from 'node:path'
 
 import test from 'ava'
 
+import {assertOneLineError} from '../helpers/cli.js'
 import {pgVersions} from '../helpers/cluster.js'
 import {freePorts, nothingRunningIn, repl, serverDir, sqlOn, stopTrackedServers} from './helpers.js'
 
@@ -71,9 +72,7 @@ test.serial(`init-primary on a port already in use fails before initdb and leave
   try {
     const dir = await serverDir('busy')
     const r = await repl(['init-primary', '-D', dir, '--port', String(port), '--pg-version', String(newest)])
-    t.is(r.code, 1)
-    t.regex(r.stderr, new RegExp(`^repl: error: Port ${port} is already in use on 127\\.0\\.0\\.1\\nhint: Choose another port with --port`, 'm'))
-    t.notRegex(r.stderr, /\n\s+at /, 'no stack trace')
+    assertOneLineError(t, r, 1, `repl: error: Port ${port} is already in use on 127.0.0.1`, /^Choose another port with --port/)
     t.true(nothingRunningIn(dir))
     await t.throwsAsync(readFile(join(dir, 'PG_VERSION')), undefined, 'no cluster was created')
   } finally {
@@ -100,5 +99,37 @@ test.serial(`init-primary --no-start leaves a configured cluster stopped, which 
   const standby = await repl(args)
   t.is(standby.code, 2)
   t.regex(standby.stderr, /is a standby \(it has standby\.signal\), not a primary\nhint: Promote it first/)
+  t.true(nothingRunningIn(dir))
+})
+
+test.serial(`init-primary refuses a setting PostgreSQL would reject before writing anything, and the cluster stays usable (PG ${newest})`, async (t) => {
+  const [port] = await freePorts(1)
+  const dir = await serverDir('badsetting')
+  const base = ['init-primary', '-D', dir, '--port', String(port), '--pg-version', String(newest), ...FAST]
+  const fresh = await repl([...base, '--wal-keep-size', 'lots'])
+  t.is(fresh.code, 2, fresh.stderr)
+  t.regex(fresh.stderr, /^repl: error: Invalid --wal-keep-size "lots": invalid value for parameter "wal_keep_size": "lots"$/m)
+  await t.throwsAsync(readFile(join(dir, 'PG_VERSION')), undefined, 'no cluster was created')
+
+  const ok = await repl(base)
+  t.is(ok.code, 0, ok.stderr)
+  const before = await configFiles(dir)
+  for (const [flags, pattern] of [
+    [['--wal-keep-size', 'lots'], /Invalid --wal-keep-size "lots"/],
+    [['--wal-keep-size', '5XB'], /Invalid --wal-keep-size "5XB": invalid value for parameter "wal_keep_size": "5XB"\nhint: Valid units for this parameter are/],
+    [['--max-wal-senders', '999999999'], /Invalid --max-wal-senders "999999999": 999999999 is outside the valid range for parameter "max_wal_senders"/],
+    [['--synchronous-standby-names', 'ANY 1 (a'], /Invalid --synchronous-standby-names "ANY 1 \(a": invalid value for parameter "synchronous_standby_names"/],
+    [['--set', 'wal_levl=replica'], /Invalid --set "wal_levl=replica": unrecognized configuration parameter "wal_levl"/],
+    [['--set', 'wal_level=lots'], /Invalid --set "wal_level=lots": invalid value for parameter "wal_level": "lots"\nhint: Available values: /],
+  ] as const) {
+    const r = await repl([...base, ...flags])
+    t.is(r.code, 2, r.stderr)
+    t.regex(r.stderr, pattern)
+    t.deepEqual(await configFiles(dir), before, `${flags.join(' ')} wrote nothing`)
+  }
+  const again = await repl([...base, '--wal-keep-size', '1GB', '--json'])
+  t.is(again.code, 0, again.stderr)
+  t.deepEqual(again.json().changedSettings, ['wal_keep_size'])
+  t.is((await repl(['stop', '-D', dir])).code, 0)
   t.true(nothingRunningIn(dir))
 })

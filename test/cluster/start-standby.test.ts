@@ -3,13 +3,13 @@
  * wrong replication password, a missing slot, a primary that is down, a WAL receiver that
  * cannot stream before the timeout. Each is one clear error, and nothing is left running.
  */
-import {mkdir, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import test from 'ava'
 
 import {chownTree, resolveRunAsUser} from '../../src/core/server/os-user.js'
-import {pgVersions} from '../helpers/cluster.js'
+import {pgVersions, testDir} from '../helpers/cluster.js'
 import {freePorts, nothingRunningIn, PASSWORD, repl, serverDir, sqlOn, stopTrackedServers, waitForValue} from './helpers.js'
 
 test.after.always(() => stopTrackedServers())
@@ -73,9 +73,8 @@ test.serial(`start-standby failures are one clear error and leave nothing runnin
   t.false(down.stderr.includes(PASSWORD), 'password masked')
 })
 
-test.serial('start-standby times out with the end of the server log when the WAL receiver cannot stream, and stops the standby (PG 13)', async (t) => {
-  // PostgreSQL 13 and 14 lack READ_REPLICATION_SLOT: a missing slot shows only once the WAL receiver tries it.
-  if (!pgVersions().includes(13)) return t.pass('PG 13 not in PG_VERSIONS')
+// PostgreSQL 13 and 14 lack READ_REPLICATION_SLOT: a missing slot shows only once the WAL receiver tries it.
+;(pgVersions().includes(13) ? test.serial : test.serial.skip)('start-standby times out with the end of the server log when the WAL receiver cannot stream, and stops the standby (PG 13)', async (t) => {
   const [port, standbyPort] = await freePorts(2)
   const primary = await serverDir('timeout-primary')
   const standby = await serverDir('timeout-standby')
@@ -114,5 +113,63 @@ test.serial(`a standby whose tablespace and WAL directory live outside its data 
   await sqlOn(primary, 'INSERT INTO far SELECT generate_series(101, 150)')
   t.is(await waitForValue(standby, 'SELECT count(*) FROM far', '150'), '150')
   t.is((await repl(['stop', '-D', standby])).code, 0)
+  t.is((await repl(['stop', '-D', primary])).code, 0)
+})
+
+test.serial(`a failed start-standby leaves the backup's settings as they were; a wrong --superuser fails fast; root's passfile is copied for the server's user (PG ${newest})`, async (t) => {
+  const [port, standbyPort] = await freePorts(2)
+  const primary = await serverDir('keep-primary')
+  const conn = ['-h', '127.0.0.1', '-p', String(port), '-U', 'replicator']
+  t.is((await repl(['init-primary', '-D', primary, '--port', String(port), '--pg-version', String(newest), ...FAST])).code, 0)
+  const start = (dir: string, extra: string[] = []) =>
+    repl(['start-standby', '-D', dir, '--port', String(standbyPort), '--pg-version', String(newest), '--timeout', '30', ...extra])
+
+  const standby = await serverDir('keep-standby')
+  t.is((await repl(['basebackup', '-D', standby, '-R', '--checkpoint', 'fast', '--no-sync', ...conn])).code, 0)
+  const autoConf = () => readFile(join(standby, 'postgresql.auto.conf'), 'utf8')
+  const original = await autoConf()
+
+  // A wrong password fails the check, and nothing of it is left behind.
+  const wrong = await start(standby, ['--primary-conninfo', `host=127.0.0.1 port=${port} user=replicator password=wrong`])
+  t.is(wrong.code, 3, wrong.stderr)
+  t.is(await autoConf(), original, 'postgresql.auto.conf as the backup wrote it')
+  t.true(nothingRunningIn(standby))
+
+  // A superuser name the cluster does not have: refused at once, not after --timeout.
+  let started = Date.now()
+  const superuser = await start(standby, ['--superuser', 'no_such_role'])
+  t.is(superuser.code, 3, superuser.stderr)
+  t.regex(superuser.stderr, /no_such_role/)
+  t.regex(superuser.stderr, /--superuser/)
+  t.true(Date.now() - started < 15_000, `took ${Date.now() - started} ms`)
+  t.true(nothingRunningIn(standby))
+
+  started = Date.now()
+  const ok = await start(standby, ['--json'])
+  t.is(ok.code, 0, ok.stderr)
+  t.like(ok.json(), {started: true, streaming: {status: 'streaming'}})
+  t.is((await repl(['stop', '-D', standby])).code, 0)
+
+  // basebackup -R as root names root's passfile; the WAL receiver (the server's user) gets its own copy.
+  const runAs = await resolveRunAsUser()
+  if (runAs) {
+    const passfile = join(await testDir('pgpass'), 'pgpass')
+    await writeFile(passfile, `other:5432:*:someone:unrelated\n127.0.0.1:${port}:replication:replicator:${PASSWORD}\n`, {mode: 0o600})
+    const second = await serverDir('passfile-standby')
+    const env = {PGPASSWORD: '', PGPASSFILE: passfile}
+    const bb = await repl(['basebackup', '-D', second, '-R', '--checkpoint', 'fast', '--no-sync', ...conn], {env})
+    t.is(bb.code, 0, bb.stderr)
+    t.regex(await readFile(join(second, 'postgresql.auto.conf'), 'utf8'), new RegExp(`passfile=${passfile.replace(/[/.]/g, '\\$&')}`))
+    const r = await repl(['start-standby', '-D', second, '--port', String(standbyPort), '--pg-version', String(newest), '--timeout', '30', '--json'], {env})
+    t.is(r.code, 0, r.stderr)
+    t.like(r.json(), {streaming: {status: 'streaming'}})
+    const copy = join(second, 'repl.pgpass')
+    const st = await stat(copy)
+    t.is(st.uid, runAs.uid)
+    t.is(st.mode & 0o777, 0o600)
+    t.is(await readFile(copy, 'utf8'), `127.0.0.1:${port}:replication:replicator:${PASSWORD}\n`, 'only the primary\'s entry')
+    t.regex(await readFile(join(second, 'postgresql.auto.conf'), 'utf8'), /passfile=\S*repl\.pgpass/)
+    t.is((await repl(['stop', '-D', second])).code, 0)
+  }
   t.is((await repl(['stop', '-D', primary])).code, 0)
 })

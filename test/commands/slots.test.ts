@@ -2,24 +2,14 @@ import {spawn} from 'node:child_process'
 
 import test from 'ava'
 
-import {BIN, runRepl} from '../helpers/cli.js'
-import {pgVersions, startCluster, testDir, waitFor, type TestCluster} from '../helpers/cluster.js'
+import {assertOneLineError, BIN, runRepl} from '../helpers/cli.js'
+import {clusterPerMajor, pgVersions, startCluster, testDir, waitFor, type TestCluster} from '../helpers/cluster.js'
 
-const clusters = new Map<number, TestCluster>()
-
-test.before(async () => {
-  for (const version of pgVersions()) {
-    clusters.set(version, await startCluster({
-      version,
-      config: {wal_level: 'logical'},
-      hba: ['host all norepl 127.0.0.1/32 trust', 'host replication norepl 127.0.0.1/32 trust'],
-    }))
-  }
-  for (const c of clusters.values()) await c.sql('CREATE ROLE norepl LOGIN')
-})
-
-test.after.always(async () => {
-  await Promise.all([...clusters.values()].map((c) => c.destroy()))
+const clusters = clusterPerMajor(test, {
+  config: {wal_level: 'logical'},
+  hba: ['host all norepl 127.0.0.1/32 trust', 'host replication norepl 127.0.0.1/32 trust'],
+}, async (c) => {
+  await c.sql('CREATE ROLE norepl LOGIN')
 })
 
 const slotRow = (c: TestCluster, name: string) =>
@@ -65,18 +55,15 @@ for (const version of pgVersions()) {
     t.regex(again.stdout, /already exists; nothing to do/)
 
     const missing = await runRepl(['drop-slot', 'nope', ...c.cliArgs()])
-    t.is(missing.code, 4)
-    t.is(missing.stderr.trim(), 'repl: error: Cannot drop replication slot "nope": replication slot "nope" does not exist')
+    assertOneLineError(t, missing, 4, 'repl: error: Cannot drop replication slot "nope": replication slot "nope" does not exist')
     t.is((await runRepl(['drop-slot', 'nope', '--if-exists', ...c.cliArgs()])).code, 0)
 
     const noRole = await runRepl(['create-slot', 'x', ...c.cliArgs('norepl')])
-    t.not(noRole.code, 0)
-    t.regex(noRole.stderr, /^repl: error: connection to server at "127\.0\.0\.1", port \d+ failed: .*(replication|WAL sender)/im)
-    t.notRegex(noRole.stderr, /\n\s+at /, 'no stack trace')
+    assertOneLineError(t, noRole, 4, /^repl: error: connection to server at "127\.0\.0\.1", port \d+ failed: .*(replication|WAL sender)/i)
 
     const badName = await runRepl(['create-slot', 'Bad-Name', ...c.cliArgs()])
     t.is(badName.code, 2)
-    t.regex(badName.stderr, /contains invalid characters/)
+    t.regex(badName.stderr, /contains invalid character\n/)
     await runRepl(['drop-slot', 'dup', ...c.cliArgs()])
   })
 }

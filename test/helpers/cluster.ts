@@ -11,8 +11,10 @@ import {appendFile, chmod, cp, mkdir, mkdtemp, rm, writeFile} from 'node:fs/prom
 import {createServer} from 'node:net'
 import {join} from 'node:path'
 
+import type {TestFn} from 'ava'
+
 import {resolveConnection, type ConnectionInput} from '../../src/core/conninfo/resolve.js'
-import {connect} from '../../src/core/pg/connect.js'
+import {connect} from '../../src/core/conninfo/connect.js'
 import type {PgConnection, QueryResult} from '../../src/core/pg/connection.js'
 import {embeddedBinaries} from '../../src/core/server/binaries.js'
 import {chownTree, resolveRunAsUser, type RunAsUser} from '../../src/core/server/os-user.js'
@@ -121,6 +123,23 @@ export class TestCluster {
     live.delete(this)
   }
 
+  /**
+   * Start on a free loopback port. The port is free when picked, but another process may bind
+   * it before the server does: then start again on a new one (a few times).
+   */
+  async startOnFreePort(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      this.port = await freePort()
+      try {
+        await this.start()
+        return
+      } catch (err) {
+        if (attempt < 3 && PORT_TAKEN.test((await this.logTail(5)).join('\n'))) continue
+        throw err
+      }
+    }
+  }
+
   async restart(): Promise<void> {
     await this.stop()
     await this.start()
@@ -136,6 +155,9 @@ export class TestCluster {
     await rm(this.root, {recursive: true, force: true})
   }
 }
+
+/** What the server log says when another process bound the port first. */
+const PORT_TAKEN = /could not (bind|create any TCP)|Address already in use/i
 
 function formatSettings(settings: Record<string, string | number>): string {
   return Object.entries(settings)
@@ -226,18 +248,36 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     cluster.port = await freePort()
     return cluster
   }
-  // The port is free when picked but another process may bind it first: retry with a new one.
-  for (let attempt = 0; ; attempt++) {
-    cluster.port = await freePort()
-    try {
-      await cluster.start()
-      return cluster
-    } catch (err) {
-      const log = (await cluster.logTail(5)).join('\n')
-      if (attempt < 3 && /could not (bind|create any TCP)|Address already in use/i.test(log)) continue
-      throw err
+  await cluster.startOnFreePort()
+  return cluster
+}
+
+export type MajorClusterOptions = Omit<ClusterOptions, 'version'>
+
+/**
+ * One server per major under test (see pgVersions), for a test file: started one after another
+ * in a `test.before` hook, each then given `prepare` (tables, roles…), and all destroyed in
+ * `test.after.always`, however the tests end. The map fills when the hook runs; tests look
+ * their server up by major. ava runs a file's `before` hooks concurrently, so what the servers
+ * need first (certificates, say) comes from `options`, which may be async.
+ */
+export function clusterPerMajor(
+  test: TestFn,
+  options: MajorClusterOptions | ((version: number) => MajorClusterOptions | Promise<MajorClusterOptions>) = {},
+  prepare?: (cluster: TestCluster) => Promise<void>,
+): Map<number, TestCluster> {
+  const clusters = new Map<number, TestCluster>()
+  test.before(async () => {
+    for (const version of pgVersions()) {
+      const cluster = await startCluster({...(typeof options === 'function' ? await options(version) : options), version})
+      clusters.set(version, cluster)
+      await prepare?.(cluster)
     }
-  }
+  })
+  test.after.always(async () => {
+    await Promise.all([...clusters.values()].map((c) => c.destroy()))
+  })
+  return clusters
 }
 
 export interface StandbyOptions {
@@ -277,16 +317,7 @@ export async function startStandby(primary: TestCluster, options: StandbyOptions
   await writeFile(join(dataDir, 'standby.signal'), '')
   await chownTree(dataDir, primary.runAs)
   const standby = new TestCluster(primary.version, primary.binDir, root, dataDir, socketDir, join(root, 'server.log'), 0, primary.runAs)
-  for (let attempt = 0; ; attempt++) {
-    standby.port = await freePort()
-    try {
-      await standby.start()
-      break
-    } catch (err) {
-      if (attempt < 3 && /could not (bind|create any TCP)|Address already in use/i.test((await standby.logTail(5)).join('\n'))) continue
-      throw err
-    }
-  }
+  await standby.startOnFreePort()
   await waitFor(async () => (await standby.value('SELECT status FROM pg_stat_wal_receiver')) === 'streaming', 30_000, 'standby streaming')
   return standby
 }

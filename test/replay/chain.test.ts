@@ -7,8 +7,8 @@ import test from 'ava'
 
 import {lsnToSegment, segmentOffset, walFileName} from '../../src/core/wal/lsn.js'
 import {BIN, runRepl} from '../helpers/cli.js'
-import {freePort, pgVersions, TestCluster, waitFor} from '../helpers/cluster.js'
-import {clusterState, copyArchive, copyBackup, lsnOf, markerIds, pitrScenario, primaryForReplay, replayCopy, SEGMENT_SIZE, stopReplayedServers, type Scenario} from './helpers.js'
+import {clusterPerMajor, freePort, pgVersions, TestCluster, waitFor} from '../helpers/cluster.js'
+import {clusterState, copyArchive, copyBackup, lsnOf, markerIds, pitrScenario, REPLAY_PRIMARY, replayCopy, SEGMENT_SIZE, stopReplayedServers, type Scenario} from './helpers.js'
 
 /**
  * The WAL chain check and what replay does at the edges of an archive: gaps, damage at the
@@ -16,22 +16,13 @@ import {clusterState, copyArchive, copyBackup, lsnOf, markerIds, pitrScenario, p
  * reach. One primary per major; the archive is copied (and damaged) per case.
  */
 
-const primaries = new Map<number, TestCluster>()
 /** Archived with a few segments of WAL between the backup and the markers. */
 const scenarios = new Map<number, Scenario>()
-
-test.before(async () => {
-  for (const version of pgVersions()) {
-    const primary = await primaryForReplay(version)
-    primaries.set(version, primary)
-    scenarios.set(version, await pitrScenario(primary, {filler: 3 * SEGMENT_SIZE}))
-  }
+const primaries = clusterPerMajor(test, REPLAY_PRIMARY, async (primary) => {
+  scenarios.set(primary.version, await pitrScenario(primary, {filler: 3 * SEGMENT_SIZE}))
 })
 
-test.after.always(async () => {
-  await stopReplayedServers()
-  await Promise.all([...primaries.values()].map((c) => c.destroy()))
-})
+test.after.always(stopReplayedServers)
 
 /** Nothing in the backup changed: no recovery.signal, the same postgresql.auto.conf, no server started. */
 async function assertUntouched(t: import('ava').ExecutionContext, s: Scenario, dir: string): Promise<void> {

@@ -13,7 +13,7 @@ import {readControlFile} from '../../src/core/server/pg-control.js'
 import {stopPostmaster} from '../../src/core/server/postmaster.js'
 import {formatLsn, lsnToSegment, parseLsn, walFileName} from '../../src/core/wal/lsn.js'
 import {runRepl, type RunResult} from '../helpers/cli.js'
-import {freePort, startCluster, testDir, TestCluster, waitFor} from '../helpers/cluster.js'
+import {freePort, startCluster, testDir, TestCluster, waitFor, type MajorClusterOptions} from '../helpers/cluster.js'
 import {generateWal, spawnReceivewal, switchSegment, waitForWalsender} from '../receive/wal-helpers.js'
 
 const run = promisify(execFile)
@@ -43,13 +43,15 @@ export interface Scenario {
 
 export const MARKERS = 4
 
+/** A primary for replay scenarios (with clusterPerMajor, or one major with primaryForReplay). */
+export const REPLAY_PRIMARY: MajorClusterOptions = {
+  initdbArgs: ['--wal-segsize', '1'],
+  // Commit timestamps give exact times to target; no autovacuum records between markers.
+  config: {track_commit_timestamp: 'on', autovacuum: 'off'},
+}
+
 export async function primaryForReplay(version: number): Promise<TestCluster> {
-  return startCluster({
-    version,
-    initdbArgs: ['--wal-segsize', '1'],
-    // Commit timestamps give exact times to target; no autovacuum records between markers.
-    config: {track_commit_timestamp: 'on', autovacuum: 'off'},
-  })
+  return startCluster({...REPLAY_PRIMARY, version})
 }
 
 export interface ScenarioOptions {

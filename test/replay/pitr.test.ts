@@ -1,8 +1,8 @@
 import test, {type ExecutionContext} from 'ava'
 
 import {runRepl} from '../helpers/cli.js'
-import {pgVersions, waitFor, type TestCluster} from '../helpers/cluster.js'
-import {clusterState, markerIds, pitrScenario, primaryForReplay, replayCopy, stopReplayedServers, type Scenario} from './helpers.js'
+import {clusterPerMajor, pgVersions, waitFor} from '../helpers/cluster.js'
+import {clusterState, markerIds, pitrScenario, REPLAY_PRIMARY, replayCopy, stopReplayedServers, type Scenario} from './helpers.js'
 
 /**
  * Point-in-time recovery against real servers: one primary per major, one archived scenario
@@ -13,20 +13,11 @@ import {clusterState, markerIds, pitrScenario, primaryForReplay, replayCopy, sto
  */
 
 const scenarios = new Map<number, Scenario>()
-const primaries: TestCluster[] = []
-
-test.before(async () => {
-  for (const version of pgVersions()) {
-    const primary = await primaryForReplay(version)
-    primaries.push(primary)
-    scenarios.set(version, await pitrScenario(primary))
-  }
+clusterPerMajor(test, REPLAY_PRIMARY, async (primary) => {
+  scenarios.set(primary.version, await pitrScenario(primary))
 })
 
-test.after.always(async () => {
-  await stopReplayedServers()
-  await Promise.all(primaries.map((c) => c.destroy()))
-})
+test.after.always(stopReplayedServers)
 
 type Replayed = Awaited<ReturnType<typeof replayCopy>>
 

@@ -1,10 +1,12 @@
 import {createReadStream} from 'node:fs'
 
 import {fromSystemError, ReplError, ServerError} from '../errors.js'
-import {B, parseErrorFields} from '../pg/messages.js'
 import type {PgConnection} from '../pg/connection.js'
+import {startCopy} from '../pg/copy-start.js'
+import {BackendMessage} from '../pg/messages.js'
+import {quoteLiteral} from '../pg/quote.js'
 import type {ServerCapabilities} from '../replication/capabilities.js'
-import {compressionDetail, type CompressionSpec} from '../compress/index.js'
+import {compressionDetail, type CompressOption} from '../compress/index.js'
 
 /**
  * BASE_BACKUP in the dialect of the server: PostgreSQL 13/14 take bare keywords
@@ -26,52 +28,61 @@ export interface BaseBackupRequest {
   verifyChecksums: boolean
   manifest?: 'yes' | 'force-encode'
   manifestChecksums?: string
-  serverCompression?: CompressionSpec
+  /** COMPRESSION and COMPRESSION_DETAIL as sent (see serverCompressionRequest). */
+  serverCompression?: {algorithm: string; detail?: string}
+  /** TARGET and TARGET_DETAIL: where the server puts the backup; the client when absent. */
+  target?: {name: string; detail?: string}
   incremental: boolean
 }
 
-export function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`
+/** The wire form of server-side compression: as typed when the server is to judge it. */
+export function serverCompressionRequest(option: CompressOption): {algorithm: string; detail?: string} | undefined {
+  if (option.asTyped) return option.asTyped
+  if (!option.spec) return undefined
+  return {algorithm: option.spec.algorithm, detail: compressionDetail(option.spec)}
 }
 
 export function baseBackupCommand(caps: ServerCapabilities, r: BaseBackupRequest): string {
   if (r.serverCompression && !caps.baseBackupOptionList) {
     throw new ReplError('UNSUPPORTED', `Server-side compression needs PostgreSQL 15 or later (server is ${caps.major})`, {hint: 'Use client-side compression (e.g. --compress=client-gzip) with -F tar.'})
   }
+  if (r.target && !caps.baseBackupOptionList) {
+    throw new ReplError('UNSUPPORTED', `Backup targets are not supported by this server version (${caps.major}; PostgreSQL 15 or later has them)`)
+  }
   if (r.incremental && !caps.incrementalBackup) {
     throw new ReplError('UNSUPPORTED', `Incremental backups need PostgreSQL 17 or later (server is ${caps.major})`)
   }
   if (caps.baseBackupOptionList) {
-    const o = [`LABEL ${quoteLiteral(r.label)}`]
-    if (r.progress) o.push('PROGRESS')
-    if (r.includeWal) o.push('WAL')
-    if (r.fastCheckpoint) o.push(`CHECKPOINT 'fast'`)
-    if (!r.waitForArchive) o.push('WAIT 0')
-    if (r.maxRateKb) o.push(`MAX_RATE ${r.maxRateKb}`)
-    if (r.tablespaceMap) o.push('TABLESPACE_MAP')
-    if (!r.verifyChecksums) o.push('VERIFY_CHECKSUMS 0')
-    if (r.manifest) o.push(`MANIFEST ${quoteLiteral(r.manifest)}`)
-    if (r.manifest && r.manifestChecksums) o.push(`MANIFEST_CHECKSUMS ${quoteLiteral(r.manifestChecksums)}`)
-    o.push(`TARGET 'client'`)
+    const options = [`LABEL ${quoteLiteral(r.label)}`]
+    if (r.progress) options.push('PROGRESS')
+    if (r.includeWal) options.push('WAL')
+    if (r.fastCheckpoint) options.push(`CHECKPOINT 'fast'`)
+    if (!r.waitForArchive) options.push('WAIT 0')
+    if (r.maxRateKb) options.push(`MAX_RATE ${r.maxRateKb}`)
+    if (r.tablespaceMap) options.push('TABLESPACE_MAP')
+    if (!r.verifyChecksums) options.push('VERIFY_CHECKSUMS 0')
+    if (r.manifest) options.push(`MANIFEST ${quoteLiteral(r.manifest)}`)
+    if (r.manifest && r.manifestChecksums) options.push(`MANIFEST_CHECKSUMS ${quoteLiteral(r.manifestChecksums)}`)
+    options.push(`TARGET ${quoteLiteral(r.target?.name ?? 'client')}`)
+    if (r.target?.detail !== undefined) options.push(`TARGET_DETAIL ${quoteLiteral(r.target.detail)}`)
     if (r.serverCompression) {
-      o.push(`COMPRESSION ${quoteLiteral(r.serverCompression.algorithm)}`)
-      const detail = compressionDetail(r.serverCompression)
-      if (detail) o.push(`COMPRESSION_DETAIL ${quoteLiteral(detail)}`)
+      options.push(`COMPRESSION ${quoteLiteral(r.serverCompression.algorithm)}`)
+      if (r.serverCompression.detail !== undefined) options.push(`COMPRESSION_DETAIL ${quoteLiteral(r.serverCompression.detail)}`)
     }
-    if (r.incremental) o.push('INCREMENTAL')
-    return `BASE_BACKUP (${o.join(', ')})`
+    if (r.incremental) options.push('INCREMENTAL')
+    return `BASE_BACKUP (${options.join(', ')})`
   }
-  const o = ['BASE_BACKUP', `LABEL ${quoteLiteral(r.label)}`]
-  if (r.progress) o.push('PROGRESS')
-  if (r.includeWal) o.push('WAL')
-  if (r.fastCheckpoint) o.push('FAST')
-  if (!r.waitForArchive) o.push('NOWAIT')
-  if (r.maxRateKb) o.push(`MAX_RATE ${r.maxRateKb}`)
-  if (r.tablespaceMap) o.push('TABLESPACE_MAP')
-  if (!r.verifyChecksums) o.push('NOVERIFY_CHECKSUMS')
-  if (r.manifest) o.push(`MANIFEST ${quoteLiteral(r.manifest)}`)
-  if (r.manifest && r.manifestChecksums) o.push(`MANIFEST_CHECKSUMS ${quoteLiteral(r.manifestChecksums)}`)
-  return o.join(' ')
+  const words = ['BASE_BACKUP', `LABEL ${quoteLiteral(r.label)}`]
+  if (r.progress) words.push('PROGRESS')
+  if (r.includeWal) words.push('WAL')
+  if (r.fastCheckpoint) words.push('FAST')
+  if (!r.waitForArchive) words.push('NOWAIT')
+  if (r.maxRateKb) words.push(`MAX_RATE ${r.maxRateKb}`)
+  if (r.tablespaceMap) words.push('TABLESPACE_MAP')
+  if (!r.verifyChecksums) words.push('NOVERIFY_CHECKSUMS')
+  if (r.manifest) words.push(`MANIFEST ${quoteLiteral(r.manifest)}`)
+  if (r.manifest && r.manifestChecksums) words.push(`MANIFEST_CHECKSUMS ${quoteLiteral(r.manifestChecksums)}`)
+  return words.join(' ')
 }
 
 /**
@@ -79,16 +90,8 @@ export function baseBackupCommand(caps: ServerCapabilities, r: BaseBackupRequest
  * that then runs BASE_BACKUP ... INCREMENTAL. Streamed, so a large manifest is not held in memory.
  */
 export async function uploadManifest(conn: PgConnection, path: string): Promise<void> {
-  await conn.sendQuery('UPLOAD_MANIFEST')
-  for (;;) {
-    const f = await conn.next()
-    if (f.type === B.CopyInResponse) break
-    if (f.type === B.ErrorResponse) {
-      const fields = parseErrorFields(f.payload)
-      await conn.collectResults().catch(() => {})
-      throw new ServerError(fields, 'Cannot upload the prior backup manifest')
-    }
-  }
+  const instead = await startCopy(conn, 'UPLOAD_MANIFEST', BackendMessage.CopyInResponse, 'Cannot upload the prior backup manifest')
+  if (instead) throw new ReplError('PROTOCOL_ERROR', 'Server did not accept the manifest upload (no COPY IN for UPLOAD_MANIFEST)')
   try {
     for await (const chunk of createReadStream(path, {highWaterMark: 256 * 1024})) await conn.sendCopyData(chunk as Buffer)
   } catch (err) {

@@ -1,6 +1,7 @@
 import {isAbsolute, normalize} from 'node:path'
 
 import {ReplError} from '../errors.js'
+import {validateSlotName} from '../replication/slots.js'
 import type {CompressOption} from '../compress/index.js'
 
 /**
@@ -19,9 +20,13 @@ export interface TablespaceMapping {
 }
 
 export interface BackupOptions {
-  /** Target directory, or `-` for the base archive as tar on `stdout`. */
+  /** Target directory, or `-` for the base archive as tar on `stdout`; '' with a server-side `backupTarget`. */
   target: string
   format: BackupFormat
+  /** -F was given (it cannot be, with a backup target). */
+  formatGiven?: boolean
+  /** -t/--target other than `client` (PostgreSQL 15+): the server writes the backup (`server:/path`) or discards it (`blackhole`). */
+  backupTarget?: {name: string; detail?: string}
   walMethod: WalMethod
   /** Plain format: put pg_wal here and link it from the data directory. */
   waldir?: string
@@ -102,11 +107,32 @@ export function parseMaxRate(text: string): number {
   return kb
 }
 
-/** Reject combinations pg_basebackup rejects, with its reasons, before doing anything. */
+/** -t/--target: `client` (the default: no target), `blackhole`, `server:/path` or another server-side name[:detail]. */
+export function parseBackupTarget(text: string): BackupOptions['backupTarget'] {
+  if (text === 'client') return undefined
+  const colon = text.indexOf(':')
+  return colon === -1 ? {name: text} : {name: text.slice(0, colon), detail: text.slice(colon + 1)}
+}
+
+/** Where compression happens when -Z did not say: on the client, unless the server keeps the backup. */
+export function compressionLocation(o: Pick<BackupOptions, 'compression' | 'backupTarget'>): 'client' | 'server' | undefined {
+  if (!o.compression) return undefined
+  return o.compression.location ?? (o.backupTarget ? 'server' : 'client')
+}
+
+/** Reject combinations pg_basebackup rejects, with its reasons and key words, before doing anything. */
 export function validateBackupOptions(o: BackupOptions): void {
   const bad = (message: string, hint?: string) => new ReplError('INVALID_ARGUMENT', message, {hint})
   const toStdout = o.target === '-'
-  if (!o.target) throw bad('No target directory specified', 'Give one with -D/--pgdata.')
+  const target = o.backupTarget
+  if (target && o.formatGiven) throw bad('Cannot specify both format and backup target', 'The server writes a backup target in tar format: leave out -F.')
+  if (!o.target && !target) throw bad('Must specify output directory or backup target', 'Give a directory with -D/--pgdata, or a server-side target with -t/--target.')
+  if (o.target && target) throw bad('Cannot specify both output directory and backup target', 'Leave out -D/--pgdata: the server writes the backup.')
+  const location = compressionLocation(o)
+  if (target && location === 'client' && o.compression?.spec) throw bad('Client-side compression is not possible when a backup target is specified', 'Use server-side compression, e.g. --compress=server-gzip.')
+  if (target && o.walMethod === 'stream') throw bad('WAL cannot be streamed when a backup target is specified', 'Use -X fetch (WAL inside the backup) or -X none.')
+  if (target && o.writeRecoveryConf) throw bad('Recovery configuration cannot be written when a backup target is used')
+  if (target && o.waldir !== undefined) throw bad('WAL directory location cannot be specified along with a backup target')
   if (toStdout && o.format !== 'tar') throw bad('Plain format cannot be written to standard output', 'Use -F tar with -D -.')
   if (toStdout && o.walMethod === 'stream') throw bad('Cannot stream write-ahead logs in tar mode to standard output', 'Use -X fetch or -X none.')
   if (o.waldir !== undefined) {
@@ -114,11 +140,12 @@ export function validateBackupOptions(o: BackupOptions): void {
     if (!isAbsolute(o.waldir)) throw bad(`WAL directory location must be an absolute path: ${o.waldir}`)
   }
   if (o.tablespaceMappings.length && o.format !== 'plain') throw bad('Tablespace mappings (-T) are only supported in plain format')
-  if (o.compression?.spec && o.compression.location === 'client' && o.format !== 'tar') {
-    throw bad('Client-side compression needs tar format (-F tar)', 'Plain format can use server-side compression, e.g. --compress=server-gzip (PostgreSQL 15+).')
+  if (o.compression?.spec && location === 'client' && o.format !== 'tar' && !target) {
+    throw bad('Only tar mode backups can be compressed on the client (-F tar)', 'Plain format can use server-side compression, e.g. --compress=server-gzip (PostgreSQL 15+).')
   }
   if (o.noSlot && (o.slot || o.createSlot)) throw bad('--no-slot cannot be used with --slot or --create-slot')
   if (o.createSlot && !o.slot) throw bad('--create-slot needs a slot name', 'Give it with -S/--slot.')
+  if (o.slot) validateSlotName(o.slot)
   if (o.slot && o.walMethod !== 'stream') throw bad('Replication slots can only be used with WAL streaming (-X stream)')
   if (o.noSlot && o.walMethod !== 'stream') throw bad('--no-slot can only be used with WAL streaming (-X stream)')
   if (!o.manifest && (o.manifestChecksums || o.manifestForceEncode)) throw bad('--no-manifest cannot be used with --manifest-checksums or --manifest-force-encode')

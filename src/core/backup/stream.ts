@@ -1,5 +1,5 @@
 import {ReplError, ServerError} from '../errors.js'
-import {B, parseDataRow, parseErrorFields, PayloadReader} from '../pg/messages.js'
+import {BackendMessage, parseDataRow, parseErrorFields, PayloadReader} from '../pg/messages.js'
 import type {PgConnection} from '../pg/connection.js'
 import type {ServerCapabilities} from '../replication/capabilities.js'
 import {parseLsn, type Lsn} from '../wal/lsn.js'
@@ -52,7 +52,7 @@ export class BaseBackupStream {
   /** Send the command and read up to the archives; resolves once the server's checkpoint is done. */
   static async start(conn: PgConnection, caps: ServerCapabilities, command: string): Promise<BaseBackupStream> {
     await conn.sendQuery(command)
-    const start = await readRows(conn)
+    const start = await readRows(conn, 'Could not initiate base backup')
     const row = start[0]
     if (!row || row[0] == null) throw new ReplError('PROTOCOL_ERROR', 'BASE_BACKUP did not return a start position')
     const tablespaces = (await readRows(conn)).map((r): TablespaceInfo => ({
@@ -75,14 +75,14 @@ export class BaseBackupStream {
       if (this.finished) return undefined
       const f = conn.tryNext() ?? (await conn.next())
       switch (f.type) {
-        case B.CopyData:
+        case BackendMessage.CopyData:
           if (!this.typedMessages) return {kind: 'data', data: f.payload}
           {
             const message = this.typed(f.payload)
             if (message) return message
           }
           continue
-        case B.CopyOutResponse:
+        case BackendMessage.CopyOutResponse:
           if (this.typedMessages) continue
           // 13/14: each COPY is the next tablespace's archive; one more is the manifest.
           if (this.archiveIndex < this.tablespaces.length) {
@@ -90,19 +90,19 @@ export class BaseBackupStream {
             return {kind: 'archive', name: tablespace.oid ? `${tablespace.oid}.tar` : 'base.tar', tablespace}
           }
           return {kind: 'manifest'}
-        case B.CopyDone:
+        case BackendMessage.CopyDone:
           continue
-        case B.RowDescription:
+        case BackendMessage.RowDescription:
           continue
-        case B.DataRow:
+        case BackendMessage.DataRow:
           this.endRow = parseDataRow(f.payload)
           continue
-        case B.CommandComplete:
+        case BackendMessage.CommandComplete:
           continue
-        case B.ReadyForQuery:
+        case BackendMessage.ReadyForQuery:
           this.finish()
           return undefined
-        case B.ErrorResponse:
+        case BackendMessage.ErrorResponse:
           await drainToReady(conn)
           throw new ServerError(parseErrorFields(f.payload), 'Base backup failed')
         default:
@@ -147,23 +147,23 @@ export class BaseBackupStream {
 }
 
 /** Rows of one result set (RowDescription … CommandComplete); server errors throw. */
-async function readRows(conn: PgConnection): Promise<Array<Array<string | null>>> {
+async function readRows(conn: PgConnection, context = 'Base backup failed'): Promise<Array<Array<string | null>>> {
   const rows: Array<Array<string | null>> = []
   for (;;) {
     const f = await conn.next()
-    if (f.type === B.DataRow) rows.push(parseDataRow(f.payload))
-    else if (f.type === B.CommandComplete) return rows
-    else if (f.type === B.ErrorResponse) {
+    if (f.type === BackendMessage.DataRow) rows.push(parseDataRow(f.payload))
+    else if (f.type === BackendMessage.CommandComplete) return rows
+    else if (f.type === BackendMessage.ErrorResponse) {
       const fields = parseErrorFields(f.payload)
       await drainToReady(conn)
-      throw new ServerError(fields, 'Base backup failed')
-    } else if (f.type === B.ReadyForQuery) throw new ReplError('PROTOCOL_ERROR', 'BASE_BACKUP ended before sending its results')
+      throw new ServerError(fields, context)
+    } else if (f.type === BackendMessage.ReadyForQuery) throw new ReplError('PROTOCOL_ERROR', 'BASE_BACKUP ended before sending its results')
   }
 }
 
 async function drainToReady(conn: PgConnection): Promise<void> {
   try {
-    for (;;) if ((await conn.next()).type === B.ReadyForQuery) return
+    for (;;) if ((await conn.next()).type === BackendMessage.ReadyForQuery) return
   } catch {
     // The error that brought us here is the one to report.
   }

@@ -50,15 +50,17 @@ export class TargetDirs {
   }
 
   /** Remove what this run created; returns what was removed, for messages. */
+  /** Remove what this run made; says only what really went (a read-only file system keeps it all). */
   async cleanup(): Promise<string[]> {
     const removed: string[] = []
+    const gone = (path: string) => rm(path, {recursive: true, force: true}).then(() => true, () => false)
     for (const dir of [...this.made].reverse()) {
-      await rm(dir, {recursive: true, force: true}).catch(() => {})
-      removed.push(dir)
+      if (await gone(dir)) removed.push(dir)
     }
     for (const dir of this.filled) {
-      for (const entry of await readdir(dir).catch(() => [] as string[])) await rm(join(dir, entry), {recursive: true, force: true}).catch(() => {})
-      removed.push(`contents of ${dir}`)
+      let all = true
+      for (const entry of await readdir(dir).catch(() => [] as string[])) all = (await gone(join(dir, entry))) && all
+      if (all) removed.push(`contents of ${dir}`)
     }
     return removed
   }

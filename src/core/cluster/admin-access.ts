@@ -3,8 +3,8 @@ import {userInfo} from 'node:os'
 import {join} from 'node:path'
 
 import {resolveConnection} from '../conninfo/resolve.js'
-import {ReplError} from '../errors.js'
-import {connect} from '../pg/connect.js'
+import {ReplError, ServerError} from '../errors.js'
+import {connect} from '../conninfo/connect.js'
 import type {PgConnection} from '../pg/connection.js'
 import {ensureHbaLines, ensureIdentLines} from '../server/config-files.js'
 import {chownFiles, type RunAsUser} from '../server/os-user.js'
@@ -47,9 +47,20 @@ export interface AdminConnectOptions {
   retryMs?: number
 }
 
-/** A superuser SQL connection to the server running in `dataDir`, over its Unix socket. */
+/**
+ * A peer or pg_hba refusal may only mean the server has not yet reloaded the lines repl just
+ * wrote: it is retried this long at most, however long the caller is prepared to wait.
+ */
+const AUTH_GRACE_MS = 2000
+
+/**
+ * A superuser SQL connection to the server running in `dataDir`, over its Unix socket. A server
+ * still starting (no socket yet, "starting up") is waited for up to `retryMs`; a refusal that no
+ * waiting cures — the role does not exist — fails at once, naming --superuser.
+ */
 export async function connectAdmin(dataDir: string, options: AdminConnectOptions): Promise<PgConnection> {
   const deadline = Date.now() + (options.retryMs ?? 5000)
+  let authDeadline: number | undefined
   for (;;) {
     const info = await runningPostmaster(dataDir)
     if (!info) throw new ReplError('SERVER_ERROR', `No server is running in ${dataDir}`)
@@ -65,17 +76,30 @@ export async function connectAdmin(dataDir: string, options: AdminConnectOptions
       )
       return await connect(resolved, {signal: options.signal})
     } catch (err) {
-      const retriable = err instanceof ReplError && ['AUTH_FAILED', 'CONNECTION_FAILED'].includes(err.code)
-      if (!retriable || Date.now() > deadline) throw explainAdminFailure(err, dataDir, options.superuser)
+      const code = err instanceof ReplError ? err.code : undefined
+      if (code === 'AUTH_FAILED') {
+        authDeadline ??= Math.min(deadline, Date.now() + AUTH_GRACE_MS)
+        if (isMissingRole(err) || Date.now() > authDeadline) throw explainAdminFailure(err, dataDir, options.superuser)
+      } else if (code !== 'CONNECTION_FAILED' || Date.now() > deadline) {
+        throw explainAdminFailure(err, dataDir, options.superuser)
+      }
       await sleep(100)
     }
   }
 }
 
+/** "role … does not exist": the superuser name is wrong, and stays wrong however long one waits. */
+function isMissingRole(err: unknown): boolean {
+  return err instanceof ServerError && err.sqlstate === '28000' && /^role ".*" does not exist$/.test(err.fields.message)
+}
+
 function explainAdminFailure(err: unknown, dataDir: string, superuser: string): unknown {
   if (!(err instanceof ReplError) || err.code !== 'AUTH_FAILED') return err
+  const hint = isMissingRole(err)
+    ? `The cluster's superuser has another name (initdb -U): pass it with --superuser.`
+    : `repl authenticates with peer through the "${ADMIN_MAP}" map in pg_hba.conf/pg_ident.conf; if the cluster's superuser has another name, pass --superuser.`
   return new ReplError('AUTH_FAILED', `Cannot connect to the server in ${dataDir} as superuser "${superuser}" over its socket: ${err.message}`, {
-    hint: `repl authenticates with peer through the "${ADMIN_MAP}" map in pg_hba.conf/pg_ident.conf; if the cluster's superuser has another name, pass --superuser.`,
+    hint,
     cause: err,
   })
 }

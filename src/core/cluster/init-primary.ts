@@ -1,21 +1,22 @@
 import {existsSync} from 'node:fs'
-import {mkdir, mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {ReplError} from '../errors.js'
+import {noProgress, type OnProgress} from '../events.js'
 import type {PgConnection} from '../pg/connection.js'
 import {validateSlotName} from '../replication/slots.js'
 import {locatePgBinaries, locatePgBinariesForMajor} from '../server/binaries.js'
 import {ensureHbaLines, updateAutoConf} from '../server/config-files.js'
-import {assertReachable, claimDataDir, inspectDataDir} from '../server/data-dir.js'
+import {assertReachable, claimDataDir, inspectDataDir, makeDataDir} from '../server/data-dir.js'
+import {assertSettingsAccepted, type GivenSetting} from '../server/setting-check.js'
 import {socketDirFallback} from '../server/socket-dir.js'
 import {chownTree, resolveRunAsUser} from '../server/os-user.js'
 import {configValue, initdb} from '../server/pg-ctl.js'
 import {assertPortFree} from '../server/port-check.js'
 import {reloadPostmaster, runningPostmaster, stopPostmaster} from '../server/postmaster.js'
 import {connectAdmin, defaultSuperuser, ensureAdminAccess} from './admin-access.js'
-import {noProgress, type ClusterProgress} from './events.js'
 import {
   advertisedHost,
   DEFAULT_ALLOW,
@@ -27,7 +28,7 @@ import {
 } from './primary-config.js'
 import {ensurePhysicalSlot} from './primary-slot.js'
 import {ensureReplicationRole, type ReplicationRoleResult} from './replication-role.js'
-import {quoteLiteral} from './sql.js'
+import {quoteLiteral} from '../pg/quote.js'
 import {configuredListen, startServer, stopAfterFailure} from './server-start.js'
 import {serverPaths, serverSummary, type ServerRunOptions, type ServerSummary, type ServerTarget} from './server-target.js'
 
@@ -64,7 +65,7 @@ export interface InitPrimaryResult extends ServerSummary {
  * a second run with the same options changes nothing, and a change that needs a restart gets one.
  */
 export async function initPrimary(options: InitPrimaryOptions): Promise<InitPrimaryResult> {
-  const progress = options.progress ?? noProgress
+  const progress = options.onProgress ?? noProgress
   const {dataDir, logFile} = serverPaths(options)
   const allow = (options.allow?.length ? options.allow : DEFAULT_ALLOW).map(normalizeAllow)
   if (options.slot) validateSlotName(options.slot)
@@ -87,6 +88,8 @@ export async function initPrimary(options: InitPrimaryOptions): Promise<InitPrim
   const binaries = existing.kind === 'cluster' ? await locatePgBinariesForMajor(existing.major, locate) : await locatePgBinaries(locate)
   progress({type: 'note', text: `Using ${binaries.description}`})
   await assertReachable(dataDir, runAs)
+  // Before anything is created or written: a value the server rejects must not reach the config.
+  await assertSettingsAccepted(binaries.binDir, runAs, givenSettings(options))
   const superuser = options.superuser ?? defaultSuperuser(runAs)
   // A new cluster needs the password before anything is created: fail without leaving a half-made directory.
   let password = options.replicationPassword
@@ -138,7 +141,7 @@ export async function initPrimary(options: InitPrimaryOptions): Promise<InitPrim
         await stopPostmaster(dataDir, {mode: 'fast'})
         await startServer(target, {timeoutSeconds: options.timeoutSeconds})
         state.restarted = true
-        progress({type: 'done', text: `Restarted the server to apply ${needRestart.join(', ')}`})
+        progress({type: 'phase-done', text: `Restarted the server to apply ${needRestart.join(', ')}`})
         conn = await connectAdmin(dataDir, {superuser, signal: options.signal})
       }
       // Our own commits must not wait for synchronous standbys that may not exist yet.
@@ -180,9 +183,25 @@ export async function initPrimary(options: InitPrimaryOptions): Promise<InitPrim
   }
 }
 
-async function createCluster(target: ServerTarget, options: InitPrimaryOptions, progress: ClusterProgress): Promise<void> {
+/** The settings the user gave as flags, with the flag each came from. */
+function givenSettings(o: InitPrimaryOptions): GivenSetting[] {
+  const out: GivenSetting[] = []
+  const add = (name: string, value: string | number | undefined, flag: string) => {
+    if (value !== undefined) out.push({name, value: String(value), flag})
+  }
+  add('wal_keep_size', o.walKeepSize, '--wal-keep-size')
+  add('max_wal_senders', o.maxWalSenders, '--max-wal-senders')
+  add('max_replication_slots', o.maxReplicationSlots, '--max-replication-slots')
+  add('port', o.port, '--port')
+  add('listen_addresses', o.listenAddresses, '--listen-addresses')
+  add('synchronous_standby_names', o.synchronousStandbyNames, '--synchronous-standby-names')
+  for (const [name, value] of Object.entries(o.extra)) add(name, value, '--set')
+  return out
+}
+
+async function createCluster(target: ServerTarget, options: InitPrimaryOptions, progress: OnProgress): Promise<void> {
   progress({type: 'phase', text: `Initializing a PostgreSQL ${target.binaries.version} cluster in ${target.dataDir}`})
-  await mkdir(target.dataDir, {recursive: true, mode: 0o700})
+  await makeDataDir(target.dataDir)
   await claimDataDir(target.dataDir, target.runAs)
   await initdb({
     binDir: target.binaries.binDir,
@@ -194,7 +213,7 @@ async function createCluster(target: ServerTarget, options: InitPrimaryOptions, 
     authHost: 'scram-sha-256',
     dataChecksums: options.dataChecksums,
   })
-  progress({type: 'done', text: `Initialized a PostgreSQL ${target.binaries.version} cluster in ${target.dataDir}`})
+  progress({type: 'phase-done', text: `Initialized a PostgreSQL ${target.binaries.version} cluster in ${target.dataDir}`})
 }
 
 async function chooseSocketDir(target: ServerTarget, settings: Record<string, string>): Promise<void> {
@@ -207,7 +226,7 @@ async function startForSetup(
   target: ServerTarget,
   options: InitPrimaryOptions,
   state: {started: boolean; temporary?: string},
-  progress: ClusterProgress,
+  progress: OnProgress,
 ): Promise<void> {
   if (options.noStart) {
     // Socket only, in a private directory: no port to collide with, nobody else can connect.
@@ -220,7 +239,7 @@ async function startForSetup(
   progress({type: 'phase', text: 'Starting the server'})
   await startServer(target, {timeoutSeconds: options.timeoutSeconds})
   state.started = true
-  progress({type: 'done', text: `Started the server (log: ${target.logFile})`})
+  progress({type: 'phase-done', text: `Started the server (log: ${target.logFile})`})
 }
 
 /**

@@ -1,7 +1,7 @@
 import {maskConninfo} from '../conninfo/parse.js'
 import {resolveConnection} from '../conninfo/resolve.js'
 import {ReplError} from '../errors.js'
-import {connect} from '../pg/connect.js'
+import {connect} from '../conninfo/connect.js'
 import {capabilitiesOf, identifySystem, readReplicationSlot} from '../replication/commands.js'
 import type {Lsn} from '../wal/lsn.js'
 

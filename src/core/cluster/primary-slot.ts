@@ -1,7 +1,7 @@
 import {ReplError} from '../errors.js'
 import type {PgConnection} from '../pg/connection.js'
 import {validateSlotName} from '../replication/slots.js'
-import {quoteLiteral} from './sql.js'
+import {quoteLiteral} from '../pg/quote.js'
 
 /** A physical slot on the primary, created unless it exists (SQL: the admin connection is not a walsender). */
 export async function ensurePhysicalSlot(conn: PgConnection, name: string): Promise<{name: string; created: boolean}> {

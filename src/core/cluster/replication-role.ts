@@ -1,7 +1,7 @@
 import {ReplError} from '../errors.js'
 import type {PgConnection} from '../pg/connection.js'
 import {scramVerifier, verifierMatches} from './scram-verifier.js'
-import {quoteIdentifier, quoteLiteral} from './sql.js'
+import {quoteIdentifier, quoteLiteral} from '../pg/quote.js'
 
 /**
  * The role standbys (and repl basebackup/receivewal/status) log in as: LOGIN REPLICATION with a

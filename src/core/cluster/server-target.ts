@@ -1,9 +1,9 @@
 import {resolve} from 'node:path'
 
+import type {OnProgress} from '../events.js'
 import type {PgBinaries} from '../server/binaries.js'
 import type {RunAsUser} from '../server/os-user.js'
 import {defaultSuperuser} from './admin-access.js'
-import type {ClusterProgress} from './events.js'
 
 /** Where and how a server runs: what init-primary and start-standby share. */
 export interface ServerRunOptions {
@@ -17,7 +17,7 @@ export interface ServerRunOptions {
   logFile?: string
   timeoutSeconds: number
   signal?: AbortSignal
-  progress?: ClusterProgress
+  onProgress?: OnProgress
 }
 
 /** The resolved form: which binaries, which directory and log, which OS user. */

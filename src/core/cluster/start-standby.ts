@@ -1,5 +1,6 @@
 import {maskConninfo} from '../conninfo/parse.js'
 import {ReplError} from '../errors.js'
+import {noProgress} from '../events.js'
 import {locatePgBinariesForMajor} from '../server/binaries.js'
 import {assertReachable, claimDataDir, inspectDataDir} from '../server/data-dir.js'
 import {chownFiles, resolveRunAsUser} from '../server/os-user.js'
@@ -8,11 +9,11 @@ import {readControlFile} from '../server/pg-control.js'
 import {configValue} from '../server/pg-ctl.js'
 import {runningPostmaster} from '../server/postmaster.js'
 import {defaultSuperuser, ensureAdminAccess} from './admin-access.js'
-import {noProgress} from './events.js'
 import {checkPrimary} from './primary-check.js'
 import {logDetails, startServer, stopAfterFailure} from './server-start.js'
 import {serverPaths, serverSummary, type ServerRunOptions, type ServerSummary, type ServerTarget} from './server-target.js'
-import {configureStandby, currentStandbyConfig, type StandbyOptions} from './standby-config.js'
+import {currentStandbyConfig, planStandby, writeStandby, type StandbyOptions} from './standby-plan.js'
+import {planStandbyPassfile, writeStandbyPassfile} from './standby-passfile.js'
 import {extractTarBackup} from './tar-backup.js'
 import {waitForStreaming, type StreamingState} from './wait-streaming.js'
 
@@ -40,7 +41,7 @@ export interface StartStandbyResult extends ServerSummary {
  * standby again and reports the end of its log.
  */
 export async function startStandby(options: StartStandbyOptions): Promise<StartStandbyResult> {
-  const progress = options.progress ?? noProgress
+  const progress = options.onProgress ?? noProgress
   const {dataDir, logFile} = serverPaths(options)
   const deadline = Date.now() + options.timeoutSeconds * 1000
   const runAs = await resolveRunAsUser(options.osUser)
@@ -51,7 +52,7 @@ export async function startStandby(options: StartStandbyOptions): Promise<StartS
   if (kind.kind === 'tar-backup') {
     progress({type: 'phase', text: `Extracting ${kind.files.join(', ')}`})
     extracted = await extractTarBackup(dataDir, kind.files)
-    progress({type: 'done', text: `Extracted ${extracted.join(', ')}`})
+    progress({type: 'phase-done', text: `Extracted ${extracted.join(', ')}`})
     kind = await inspectDataDir(dataDir)
   }
   if (kind.kind === 'absent') throw new ReplError('INVALID_ARGUMENT', `${dataDir} does not exist`, {hint: 'Take a backup first: repl basebackup -D DIR -R'})
@@ -68,6 +69,8 @@ export async function startStandby(options: StartStandbyOptions): Promise<StartS
 
   const alreadyRunning = Boolean(await runningPostmaster(dataDir))
   let config
+  let plan
+  let passfile
   if (alreadyRunning) {
     progress({type: 'note', text: `A server is already running in ${dataDir}; leaving its configuration alone`})
     config = await currentStandbyConfig(dataDir)
@@ -76,29 +79,42 @@ export async function startStandby(options: StartStandbyOptions): Promise<StartS
     // postgres -C (reading the configuration) insists on the right owner and mode: claim first.
     await claimDataDir(dataDir, runAs)
     const socketDirectories = await socketDirFallback(await configValue(ctl, 'unix_socket_directories'), runAs)
-    config = await configureStandby(dataDir, {...options, socketDirectories}, (name) => configValue(ctl, name))
+    plan = await planStandby(dataDir, {...options, socketDirectories}, (name) => configValue(ctl, name))
+    passfile = await planStandbyPassfile(dataDir, plan.primaryConninfo, runAs)
+  }
+
+  let check
+  const checkConninfo = plan?.primaryConninfo ?? config?.primaryConninfo
+  if (!options.noWait && checkConninfo) {
+    progress({type: 'phase', text: 'Checking the primary'})
+    check = await checkPrimary(checkConninfo, {systemIdentifier: control.systemIdentifier, major: kind.major, slot: plan?.slot ?? config?.slot}, options.signal)
+  }
+  if (plan) {
+    // Written only now that the primary accepted them: a failed check (a wrong password, say)
+    // leaves the directory as it was, so the next run does not inherit what failed.
+    if (passfile) {
+      await writeStandbyPassfile(passfile, runAs)
+      plan = {...plan, primaryConninfo: passfile.conninfo}
+      progress({type: 'note', text: `Copied the primary's entries of ${passfile.from} to ${passfile.path}, which the server's OS user "${runAs!.name}" can read`})
+    }
+    config = await writeStandby(dataDir, plan)
     await ensureAdminAccess(dataDir, superuser, runAs)
     // The tree was claimed above; only the files just written are root's (when repl is).
     await chownFiles(config.written, runAs)
     if (config.changedSettings.length) progress({type: 'note', text: `Configured ${config.changedSettings.join(', ')}`})
   }
-
-  let check
-  if (!options.noWait && config.primaryConninfo) {
-    progress({type: 'phase', text: 'Checking the primary'})
-    check = await checkPrimary(config.primaryConninfo, {systemIdentifier: control.systemIdentifier, major: kind.major, slot: config.slot}, options.signal)
-  }
+  config = config!
   const port = Number(await configValue(ctl, 'port'))
   if (!alreadyRunning) {
     progress({type: 'phase', text: `Starting the standby on port ${port}`})
     await startServer(target, {timeoutSeconds: Math.max(1, Math.ceil((deadline - Date.now()) / 1000))})
-    progress({type: 'done', text: `Started the standby on port ${port} (log: ${logFile})`})
+    progress({type: 'phase-done', text: `Started the standby on port ${port} (log: ${logFile})`})
   }
   let streaming: StreamingState | null = null
   if (!options.noWait) {
     try {
-      streaming = await waitForStreaming(dataDir, {superuser, target: check?.xlogPos, deadline, signal: options.signal, progress})
-      progress({type: 'done', text: `Streaming from the primary (replayed up to ${streaming.replayLsn})`})
+      streaming = await waitForStreaming(dataDir, {superuser, target: check?.xlogPos, deadline, signal: options.signal, onProgress: progress})
+      progress({type: 'phase-done', text: `Streaming from the primary (replayed up to ${streaming.replayLsn})`})
     } catch (err) {
       if (alreadyRunning) throw err
       const details = await logDetails(logFile)

@@ -1,11 +1,11 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ReplError} from '../errors.js'
+import type {OnProgress} from '../events.js'
 import type {PgConnection} from '../pg/connection.js'
 import {runningPostmaster} from '../server/postmaster.js'
 import {formatLsn, parseLsn, type Lsn} from '../wal/lsn.js'
 import {connectAdmin} from './admin-access.js'
-import type {ClusterProgress} from './events.js'
 
 /**
  * Wait until a freshly started standby streams: its WAL receiver reports "streaming" and it has
@@ -20,7 +20,7 @@ export interface StreamingState {
 
 export async function waitForStreaming(
   dataDir: string,
-  options: {superuser: string; target?: Lsn; deadline: number; signal?: AbortSignal; progress: ClusterProgress},
+  options: {superuser: string; target?: Lsn; deadline: number; signal?: AbortSignal; onProgress: OnProgress},
 ): Promise<StreamingState> {
   const conn = await connectAdmin(dataDir, {superuser: options.superuser, signal: options.signal, retryMs: Math.max(options.deadline - Date.now(), 0)})
   try {
@@ -38,7 +38,7 @@ export async function waitForStreaming(
       const text = !streaming
         ? `Waiting for the WAL receiver to connect to the primary (${state.status ?? 'not started'})`
         : `Catching up: replayed ${state.replayLsn ?? '-'} of ${formatLsn(options.target!)}`
-      if (text !== lastText) options.progress({type: 'phase', text})
+      if (text !== lastText) options.onProgress({type: 'phase', text})
       lastText = text
       if (Date.now() > options.deadline) {
         throw new ReplError('TIMEOUT', `The standby in ${dataDir} was not streaming before the timeout (${streaming ? 'still catching up' : `WAL receiver: ${state.status ?? 'not running'}`})`)

@@ -1,9 +1,9 @@
 import type {Transform} from 'node:stream'
 
-import {ReplError} from '../errors.js'
 import {gzipCompressStream, gzipDecompressStream} from './gzip.js'
 import {lz4CompressStream, lz4DecompressStream} from './lz4.js'
 import {zstdCompressStream, zstdDecompressStream} from './zstd.js'
+import {parseAlgorithm, parseSpecification, splitCompressOption, wholeInteger, type ParsedSpecification} from './specification.js'
 
 /**
  * Compression as PostgreSQL's tools name it: gzip, lz4 (frame format) and zstd, as streams,
@@ -25,65 +25,41 @@ export interface CompressionSpec {
 }
 
 export interface CompressOption {
-  location: 'client' | 'server'
+  /** Undefined when not said: the client, unless the backup goes to a server-side --target. */
+  location?: 'client' | 'server'
   /** Undefined for `none` (or level 0). */
   spec?: CompressionSpec
+  /**
+   * Server-side only, as pg_basebackup 15 does it: the algorithm and detail exactly as typed,
+   * left for the server to judge (its error then names the server). Set by `serverJudges`.
+   */
+  asTyped?: {algorithm: string; detail?: string}
 }
-
-const LEVELS: Record<CompressionAlgorithm, [number, number]> = {gzip: [1, 9], lz4: [1, 12], zstd: [-131072, 22]}
 
 export const FILE_SUFFIX: Record<CompressionAlgorithm, string> = {gzip: '.gz', lz4: '.lz4', zstd: '.zst'}
 
-export function parseCompressOption(value: string): CompressOption {
-  const text = value.trim()
-  if (/^\d+$/.test(text)) {
-    const level = Number(text)
-    if (level === 0) return {location: 'client'}
-    return {location: 'client', spec: checkedSpec({algorithm: 'gzip', level}, value)}
+/**
+ * pg_basebackup's `-Z/--compress`: `[client-|server-]ALGORITHM[:DETAIL]`, or a bare integer
+ * meaning gzip at that level (0: none). Checked before connecting, with PostgreSQL's messages;
+ * with `serverJudges`, server-side specifications go to the server unchecked instead.
+ */
+export function parseCompressOption(value: string, options: {serverJudges?: boolean} = {}): CompressOption {
+  const bare = wholeInteger(value)
+  if (bare !== undefined) return bare === 0 ? {} : {spec: toSpec(parseSpecification('gzip', value))}
+  const {location, algorithm, detail} = splitCompressOption(value)
+  if (location === 'server' && options.serverJudges) {
+    if (algorithm === 'none' && detail === undefined) return {location}
+    return {location, spec: {algorithm: algorithm as CompressionAlgorithm}, asTyped: {algorithm, detail}}
   }
-  let rest = text
-  let location: 'client' | 'server' = 'client'
-  const prefixed = /^(client|server)-(.*)$/.exec(rest)
-  if (prefixed) {
-    location = prefixed[1] as 'client' | 'server'
-    rest = prefixed[2]!
-  }
-  const colon = rest.indexOf(':')
-  const method = (colon === -1 ? rest : rest.slice(0, colon)).toLowerCase()
-  const detail = colon === -1 ? undefined : rest.slice(colon + 1)
-  if (method === 'none') {
-    if (detail) throw new ReplError('INVALID_ARGUMENT', `Invalid compression specification "${value}": compression method "none" takes no detail`)
-    return {location}
-  }
-  if (!COMPRESSION_ALGORITHMS.includes(method as CompressionAlgorithm)) {
-    throw new ReplError('INVALID_ARGUMENT', `Unrecognized compression method "${method}" in "${value}"`, {hint: 'Use gzip, lz4, zstd or none, optionally prefixed with client- or server-.'})
-  }
-  const spec: CompressionSpec = {algorithm: method as CompressionAlgorithm}
-  if (detail !== undefined && detail !== '') {
-    if (/^-?\d+$/.test(detail)) {
-      spec.level = Number(detail)
-    } else {
-      for (const item of detail.split(',')) {
-        const [key, val] = item.split('=', 2) as [string, string | undefined]
-        if (key === 'level' && val !== undefined && /^-?\d+$/.test(val)) spec.level = Number(val)
-        else if (key === 'workers' && val !== undefined && /^\d+$/.test(val)) spec.workers = Number(val)
-        else if (key === 'long' && (val === undefined || ['on', 'true', '1'].includes(val))) spec.long = true
-        else if (key === 'long' && ['off', 'false', '0'].includes(val!)) spec.long = false
-        else throw new ReplError('INVALID_ARGUMENT', `Invalid compression detail "${item}" in "${value}"`, {hint: 'Use a level (e.g. gzip:9), or level=N, workers=N (zstd) and long (zstd), separated by commas.'})
-      }
-    }
-  }
-  return {location, spec: checkedSpec(spec, value)}
+  const parsed = parseSpecification(parseAlgorithm(algorithm), detail)
+  return {location, spec: parsed.algorithm === 'none' ? undefined : toSpec(parsed)}
 }
 
-function checkedSpec(spec: CompressionSpec, value: string): CompressionSpec {
-  const [min, max] = LEVELS[spec.algorithm]
-  if (spec.level !== undefined && (spec.level < min || spec.level > max || spec.level === 0)) {
-    throw new ReplError('INVALID_ARGUMENT', `Compression level ${spec.level} is out of range for ${spec.algorithm} in "${value}" (allowed: ${spec.algorithm === 'zstd' ? `${min} to ${max}, not 0` : `${min} to ${max}`})`)
-  }
-  if ((spec.workers !== undefined || spec.long !== undefined) && spec.algorithm !== 'zstd') {
-    throw new ReplError('INVALID_ARGUMENT', `Compression algorithm ${spec.algorithm} does not accept workers or long in "${value}"`)
-  }
+function toSpec(p: ParsedSpecification): CompressionSpec {
+  const spec: CompressionSpec = {algorithm: p.algorithm as CompressionAlgorithm}
+  if (p.level !== undefined) spec.level = p.level
+  if (p.workers !== undefined) spec.workers = p.workers
+  if (p.long !== undefined) spec.long = p.long
   return spec
 }
 

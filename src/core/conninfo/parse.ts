@@ -18,6 +18,13 @@ export const KNOWN_KEYWORDS = new Set([
   'target_session_attrs', 'load_balance_hosts', 'require_auth', 'min_protocol_version', 'max_protocol_version',
 ])
 
+/**
+ * Keywords whose values are secrets. Errors never quote them, nor text that may be part of
+ * one: a user's -d string ends up on a terminal, in CI logs and in bug reports.
+ */
+const SECRET_KEYWORDS = new Set(['password', 'sslpassword'])
+const MASK = '********'
+
 /** Does this -d value hold connection parameters rather than a plain database name? */
 export function looksLikeConninfo(value: string): boolean {
   return isUri(value) || value.includes('=')
@@ -37,13 +44,18 @@ export function parseKeywordValue(text: string): ConnOptions {
   let i = 0
   const n = text.length
   const isSpace = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v'
+  // A word after an unquoted secret is most likely the rest of it (`password=two words`): it
+  // is not quoted back in the error.
+  let previousKey = ''
+  const shown = (key: string) => (SECRET_KEYWORDS.has(previousKey) ? MASK : key)
+  const afterSecretHint = () => (SECRET_KEYWORDS.has(previousKey) ? {hint: `Quote a ${previousKey} that contains spaces: ${previousKey}='…'.`} : {})
   while (i < n) {
     while (i < n && isSpace(text[i])) i++
     if (i >= n) break
     let key = ''
     while (i < n && text[i] !== '=' && !isSpace(text[i])) key += text[i++]
     while (i < n && isSpace(text[i])) i++
-    if (text[i] !== '=') throw invalid(`missing "=" after "${key}" in connection info string`)
+    if (text[i] !== '=') throw invalid(`missing "=" after "${shown(key)}" in connection info string`, afterSecretHint())
     i++
     while (i < n && isSpace(text[i])) i++
     let value = ''
@@ -76,8 +88,9 @@ export function parseKeywordValue(text: string): ConnOptions {
         value += text[i++]
       }
     }
-    checkKeyword(key)
+    if (!KNOWN_KEYWORDS.has(key)) throw invalid(`invalid connection option "${shown(key)}"`, afterSecretHint())
     out[key] = value
+    previousKey = key
   }
   return out
 }
@@ -109,7 +122,7 @@ export function parseUri(uri: string): ConnOptions {
     const colon = userinfo.indexOf(':')
     if (colon >= 0) {
       if (userinfo.slice(0, colon) !== '') out.user = decode(userinfo.slice(0, colon))
-      out.password = decode(userinfo.slice(colon + 1))
+      out.password = decode(userinfo.slice(colon + 1), 'the password')
     } else if (userinfo !== '') {
       out.user = decode(userinfo)
     }
@@ -122,11 +135,11 @@ export function parseUri(uri: string): ConnOptions {
       let port = ''
       if (part.startsWith('[')) {
         const close = part.indexOf(']')
-        if (close < 0) throw invalid(`missing "]" in IPv6 host address in URI: "${uri}"`)
+        if (close < 0) throw invalid(`missing "]" in IPv6 host address in URI: "${maskUri(uri)}"`)
         host = part.slice(1, close)
         const after = part.slice(close + 1)
         if (after.startsWith(':')) port = after.slice(1)
-        else if (after !== '') throw invalid(`unexpected character after IPv6 host address in URI: "${uri}"`)
+        else if (after !== '') throw invalid(`unexpected character after IPv6 host address in URI: "${maskUri(uri)}"`)
       } else {
         const colon = part.lastIndexOf(':')
         if (colon >= 0) {
@@ -146,7 +159,7 @@ export function parseUri(uri: string): ConnOptions {
       const eq = pair.indexOf('=')
       if (eq < 0) throw invalid(`missing key/value separator "=" in URI query parameter: "${pair}"`)
       let key = decode(pair.slice(0, eq))
-      const value = decode(pair.slice(eq + 1))
+      const value = decode(pair.slice(eq + 1), SECRET_KEYWORDS.has(key) ? `URI query parameter "${key}"` : undefined)
       // JDBC-style aliases libpq also accepts.
       if (key === 'ssl' && value === 'true') {
         key = 'sslmode'
@@ -160,10 +173,12 @@ export function parseUri(uri: string): ConnOptions {
   return out
 }
 
-function decode(s: string): string {
+/** Percent-decoding; `secret` names what a bad token is in, which is said instead of quoting it. */
+function decode(s: string, secret?: string): string {
   try {
     return decodeURIComponent(s)
   } catch {
+    if (secret) throw invalid(`invalid percent-encoded token in ${secret} of the URI`, {hint: 'A "%" in a URI is written "%25".'})
     throw invalid(`invalid percent-encoded token: "${s}"`)
   }
 }
@@ -172,8 +187,8 @@ function checkKeyword(key: string): void {
   if (!KNOWN_KEYWORDS.has(key)) throw invalid(`invalid connection option "${key}"`)
 }
 
-function invalid(message: string): ReplError {
-  return new ReplError('INVALID_ARGUMENT', message)
+function invalid(message: string, options: {hint?: string} = {}): ReplError {
+  return new ReplError('INVALID_ARGUMENT', message, options)
 }
 
 /** Quote a value for a keyword/value conninfo string (as primary_conninfo wants it). */
@@ -190,17 +205,31 @@ export function formatConninfo(options: ConnOptions): string {
 
 /** A conninfo string or URI with any password replaced, safe to print or log. */
 export function maskConninfo(conninfo: string): string {
-  if (isUri(conninfo)) {
-    return conninfo
-      .replace(/^(postgres(?:ql)?:\/\/[^:@/?]*:)[^@/?]*@/, '$1********@')
-      .replace(/([?&]password=)[^&]*/g, '$1********')
-  }
+  if (isUri(conninfo)) return maskUri(conninfo)
   try {
     const opts = parseKeywordValue(conninfo)
-    if (!('password' in opts)) return conninfo
-    opts.password = '********'
+    if (!Object.keys(opts).some((k) => SECRET_KEYWORDS.has(k))) return conninfo
+    for (const k of SECRET_KEYWORDS) if (k in opts) opts[k] = MASK
     return formatConninfo(opts)
   } catch {
-    return conninfo.replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)/g, '$1********')
+    // Matches sslpassword= too.
+    return conninfo.replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)/g, `$1${MASK}`)
   }
+}
+
+/**
+ * A URI with its password masked, split the way parseUri splits it (the user info ends at the
+ * authority's last "@"), so a password holding "@" or ":" is masked whole.
+ */
+function maskUri(uri: string): string {
+  const prefix = /^postgres(?:ql)?:\/\//.exec(uri)?.[0] ?? ''
+  const rest = uri.slice(prefix.length)
+  const stop = rest.search(/[/?]/)
+  const authorityEnd = stop < 0 ? rest.length : stop
+  const at = rest.lastIndexOf('@', authorityEnd - 1)
+  const colon = rest.indexOf(':')
+  const masked = at >= 0 && colon >= 0 && colon < at ? `${rest.slice(0, colon + 1)}${MASK}${rest.slice(at)}` : rest
+  const q = masked.indexOf('?')
+  if (q < 0) return prefix + masked
+  return prefix + masked.slice(0, q) + masked.slice(q).replace(/([?&](?:ssl)?password=)[^&]*/g, `$1${MASK}`)
 }

@@ -2,7 +2,8 @@ import {existsSync} from 'node:fs'
 import {userInfo} from 'node:os'
 
 import {ReplError} from '../errors.js'
-import type {ChannelBindingMode, ConnectTarget, SslMode} from '../pg/connection.js'
+import type {ChannelBindingMode, SslMode, TlsSettings} from '../pg/config.js'
+import type {ConnectTarget} from '../pg/target.js'
 import {formatConninfo, looksLikeConninfo, parseConninfo, type ConnOptions} from './parse.js'
 import {defaultPassfile} from './pgpass.js'
 import {readService} from './service.js'
@@ -26,7 +27,7 @@ export interface ConnectionInput {
   fallbackApplicationName?: string
 }
 
-export interface ResolvedConnection {
+export interface ResolvedConnection extends TlsSettings {
   targets: ConnectTarget[]
   user: string
   dbname: string
@@ -34,12 +35,7 @@ export interface ResolvedConnection {
   password?: string
   passfile: string
   applicationName?: string
-  sslmode: SslMode
-  sslrootcert?: string
-  sslcert?: string
-  sslkey?: string
-  sslpassword?: string
-  sslcrl?: string
+  /** Always decided here (libpq's default is on). */
   sslsni: boolean
   channelBinding: ChannelBindingMode
   connectTimeoutMs?: number

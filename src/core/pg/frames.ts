@@ -1,74 +1,92 @@
 import {ReplError} from '../errors.js'
 
-/**
- * Splits the backend byte stream into protocol messages: a type byte, an int32 length that
- * counts itself, then the payload. Payloads that sit inside one socket chunk are returned as
- * views into it (no copy); only messages split across chunks are concatenated. Message
- * boundaries are kept, which BASE_BACKUP's typed CopyData messages rely on.
- */
+/** One backend protocol message: its type byte and a view of its payload. */
 export interface Frame {
   type: number
   payload: Buffer
 }
 
-/** Frames larger than this are a protocol error, not a reason to allocate without limit. */
-const MAX_FRAME = 1 << 30
+/** Type byte plus the int32 length that counts itself but not the type byte. */
+export const FRAME_HEADER_BYTES = 5
 
+/**
+ * The one size limit on incoming messages: a larger (or negative) length is a protocol error,
+ * not a reason to allocate. 1 GB is PostgreSQL's own limit on a message it will build.
+ */
+export const MAX_FRAME_BYTES = 1 << 30
+
+/** Whole size, type byte included, of the message whose header starts at `pos`. */
+export function frameSize(buf: Buffer, pos: number): number {
+  const length = buf.readInt32BE(pos + 1)
+  if (length < 4 || length > MAX_FRAME_BYTES) throw new ReplError('PROTOCOL_ERROR', `Invalid message length ${length} from server`)
+  return length + 1
+}
+
+/**
+ * The frame parser both read paths use (the connection's slab for plain sockets, FrameSplitter
+ * for TLS): hands every whole message in `buf[pos, end)` to `emit` as a view into `buf`, with
+ * no copy, and returns where the first incomplete message starts. Message boundaries are kept,
+ * which BASE_BACKUP's typed CopyData messages rely on.
+ */
+export function parseFrames(buf: Buffer, pos: number, end: number, emit: (frame: Frame) => void): number {
+  while (end - pos >= FRAME_HEADER_BYTES) {
+    const frameEnd = pos + frameSize(buf, pos)
+    if (frameEnd > end) break
+    emit({type: buf[pos]!, payload: buf.subarray(pos + FRAME_HEADER_BYTES, frameEnd)})
+    pos = frameEnd
+  }
+  return pos
+}
+
+/**
+ * Splits a byte stream that arrives in chunks the reader does not choose (TLS sockets) into
+ * messages. Payloads that sit inside one chunk are views into it (no copy); only messages split
+ * across chunks are concatenated.
+ */
 export class FrameSplitter {
   private chunks: Buffer[] = []
   private buffered = 0
   /** Offset into chunks[0] of the first unconsumed byte. */
   private offset = 0
+  /** Where the current push() collects; set per call so `emit` is allocated once, not per chunk. */
+  private out: Frame[] = []
+  private readonly emit = (frame: Frame): void => {
+    this.out.push(frame)
+  }
 
   push(chunk: Buffer, out: Frame[]): void {
+    this.out = out
     if (this.buffered === 0 && this.chunks.length === 0) {
       // Fast path: parse straight out of the new chunk.
-      const end = this.parseContiguous(chunk, 0, out)
-      if (end < chunk.length) {
-        this.chunks.push(chunk)
-        this.offset = end
-        this.buffered = chunk.length - end
-      }
+      this.keepTail(chunk, parseFrames(chunk, 0, chunk.length, this.emit))
       return
     }
     this.chunks.push(chunk)
     this.buffered += chunk.length
     for (;;) {
-      if (this.buffered < 5) return
-      const header = this.peek(5)
-      const length = header.readInt32BE(1)
-      if (length < 4 || length > MAX_FRAME) throw new ReplError('PROTOCOL_ERROR', `Invalid message length ${length} from server`)
-      const total = length + 1
+      if (this.buffered < FRAME_HEADER_BYTES) return
+      const total = frameSize(this.peek(FRAME_HEADER_BYTES), 0)
       if (this.buffered < total) return
       const whole = this.take(total)
-      out.push({type: whole[0]!, payload: whole.subarray(5)})
+      out.push({type: whole[0]!, payload: whole.subarray(FRAME_HEADER_BYTES)})
       if (this.chunks.length === 1 && this.offset === 0) {
         // Back in a single chunk: continue on the fast path.
         const only = this.chunks[0]!
         this.chunks = []
         this.buffered = 0
-        const end = this.parseContiguous(only, 0, out)
-        if (end < only.length) {
-          this.chunks.push(only)
-          this.offset = end
-          this.buffered = only.length - end
-        }
+        this.keepTail(only, parseFrames(only, 0, only.length, this.emit))
         return
       }
     }
   }
 
-  private parseContiguous(buf: Buffer, start: number, out: Frame[]): number {
-    let pos = start
-    while (buf.length - pos >= 5) {
-      const length = buf.readInt32BE(pos + 1)
-      if (length < 4 || length > MAX_FRAME) throw new ReplError('PROTOCOL_ERROR', `Invalid message length ${length} from server`)
-      const end = pos + 1 + length
-      if (end > buf.length) break
-      out.push({type: buf[pos]!, payload: buf.subarray(pos + 5, end)})
-      pos = end
+  /** Keep the incomplete message at the end of `chunk` (from `end` on) for the next push. */
+  private keepTail(chunk: Buffer, end: number): void {
+    if (end < chunk.length) {
+      this.chunks.push(chunk)
+      this.offset = end
+      this.buffered = chunk.length - end
     }
-    return pos
   }
 
   /** Copy of the first n buffered bytes without consuming them. */

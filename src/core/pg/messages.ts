@@ -1,7 +1,7 @@
 import type {ServerErrorFields} from '../errors.js'
 
-/** Backend and frontend message type bytes (protocol 3.0). */
-export const B = {
+/** Type bytes of the messages a server sends (protocol 3.0). */
+export const BackendMessage = {
   Authentication: 0x52, // R
   BackendKeyData: 0x4b, // K
   CommandComplete: 0x43, // C
@@ -21,7 +21,27 @@ export const B = {
   NegotiateProtocolVersion: 0x76, // v
 } as const
 
-export const AUTH = {
+/** Type bytes of the messages repl sends. PasswordMessage carries SASL responses too. */
+export const FrontendMessage = {
+  PasswordMessage: 0x70, // p
+  Query: 0x51, // Q
+  CopyData: 0x64, // d
+  CopyDone: 0x63, // c
+  Terminate: 0x58, // X
+} as const
+
+/** The untyped start-up packets say what they are with a code in place of the version. */
+export const PROTOCOL_VERSION_3 = 196608 // 3.0: major 3 in the high 16 bits
+export const SSL_REQUEST_CODE = 80877103 // 1234.5679
+
+/** The server's one-byte answer to SSLRequest. */
+export const SslResponse = {
+  Willing: 0x53, // S
+  Unwilling: 0x4e, // N
+} as const
+
+/** Authentication request codes, the first int32 of an Authentication message. */
+export const AuthRequest = {
   Ok: 0,
   KerberosV5: 2,
   CleartextPassword: 3,
@@ -45,6 +65,11 @@ function message(type: number, body: Buffer): Buffer {
   return out
 }
 
+/** A message with no body: type byte and the length 4. */
+function emptyMessage(type: number): Buffer {
+  return Buffer.from([type, 0, 0, 0, 4])
+}
+
 function cstring(s: string): Buffer {
   return Buffer.from(`${s}\0`, 'utf8')
 }
@@ -56,7 +81,7 @@ export function startupMessage(params: Record<string, string>): Buffer {
   const body = Buffer.concat(parts)
   const out = Buffer.allocUnsafe(8 + body.length)
   out.writeInt32BE(8 + body.length, 0)
-  out.writeInt32BE(196608, 4) // protocol 3.0
+  out.writeInt32BE(PROTOCOL_VERSION_3, 4)
   body.copy(out, 8)
   return out
 }
@@ -64,12 +89,12 @@ export function startupMessage(params: Record<string, string>): Buffer {
 export function sslRequest(): Buffer {
   const out = Buffer.allocUnsafe(8)
   out.writeInt32BE(8, 0)
-  out.writeInt32BE(80877103, 4)
+  out.writeInt32BE(SSL_REQUEST_CODE, 4)
   return out
 }
 
 export function passwordMessage(password: string): Buffer {
-  return message(0x70, cstring(password))
+  return message(FrontendMessage.PasswordMessage, cstring(password))
 }
 
 export function saslInitialResponse(mechanism: string, data: Buffer): Buffer {
@@ -78,32 +103,27 @@ export function saslInitialResponse(mechanism: string, data: Buffer): Buffer {
   mech.copy(body, 0)
   body.writeInt32BE(data.length, mech.length)
   data.copy(body, mech.length + 4)
-  return message(0x70, body)
+  return message(FrontendMessage.PasswordMessage, body)
 }
 
 export function saslResponse(data: Buffer): Buffer {
-  return message(0x70, data)
+  return message(FrontendMessage.PasswordMessage, data)
 }
 
 export function queryMessage(sql: string): Buffer {
-  return message(0x51, cstring(sql))
+  return message(FrontendMessage.Query, cstring(sql))
 }
 
-/** CopyData with the payload appended without an intermediate concat. */
 export function copyData(payload: Buffer): Buffer {
-  return message(0x64, payload)
+  return message(FrontendMessage.CopyData, payload)
 }
 
 export function copyDone(): Buffer {
-  return Buffer.from([0x63, 0, 0, 0, 4])
-}
-
-export function copyFail(reason: string): Buffer {
-  return message(0x66, cstring(reason))
+  return emptyMessage(FrontendMessage.CopyDone)
 }
 
 export function terminate(): Buffer {
-  return Buffer.from([0x58, 0, 0, 0, 4])
+  return emptyMessage(FrontendMessage.Terminate)
 }
 
 // ---------------------------------------------------------------- backend messages

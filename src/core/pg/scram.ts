@@ -1,6 +1,8 @@
-import {createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual} from 'node:crypto'
 
 import {ReplError} from '../errors.js'
+import {lazyBuiltin} from '../lazy-builtin.js'
+
+const crypto = lazyBuiltin<typeof import('node:crypto')>('node:crypto')
 
 /**
  * SCRAM-SHA-256 client side (RFC 5802/7677) as PostgreSQL speaks it: the user name travels in
@@ -21,7 +23,18 @@ export interface ChannelBinding {
   data: Buffer
 }
 
-export function startScram(password: string, offered: string[], binding?: ChannelBinding, requireBinding = false): ScramSession {
+export interface ScramOptions {
+  /** The TLS connection's binding data; absent over plain text (or with channel_binding=disable). */
+  binding?: ChannelBinding
+  /** channel_binding=require: refuse a server that does not offer SCRAM-SHA-256-PLUS. */
+  requireBinding?: boolean
+  /** Fixed nonce and user name, for RFC 7677's test vector; PostgreSQL ignores `n=`. */
+  clientNonce?: string
+  user?: string
+}
+
+export function startScram(password: string, offered: string[], options: ScramOptions = {}): ScramSession {
+  const {binding, requireBinding = false} = options
   const plus = binding !== undefined && offered.includes('SCRAM-SHA-256-PLUS')
   if (requireBinding && !plus) {
     throw new ReplError('AUTH_FAILED', 'channel binding required, but the server did not offer SCRAM-SHA-256-PLUS over TLS')
@@ -32,8 +45,8 @@ export function startScram(password: string, offered: string[], binding?: Channe
   const mechanism = plus ? 'SCRAM-SHA-256-PLUS' : 'SCRAM-SHA-256'
   // "y" says we could bind but think the server cannot; "n" says we cannot.
   const gs2Header = plus ? 'p=tls-server-end-point,,' : binding ? 'y,,' : 'n,,'
-  const clientNonce = randomBytes(18).toString('base64')
-  const clientFirstBare = `n=,r=${clientNonce}`
+  const clientNonce = options.clientNonce ?? crypto().randomBytes(18).toString('base64')
+  const clientFirstBare = `n=${saslName(options.user ?? '')},r=${clientNonce}`
   let authMessage = ''
   let serverSignature: Buffer | undefined
 
@@ -51,9 +64,9 @@ export function startScram(password: string, offered: string[], binding?: Channe
       const cbindInput = plus ? Buffer.concat([Buffer.from(gs2Header), binding!.data]) : Buffer.from(gs2Header)
       const clientFinalWithoutProof = `c=${cbindInput.toString('base64')},r=${nonce}`
       authMessage = `${clientFirstBare},${serverFirst},${clientFinalWithoutProof}`
-      const saltedPassword = pbkdf2Sync(saslPrep(password), Buffer.from(salt, 'base64'), iterations, 32, 'sha256')
+      const saltedPassword = crypto().pbkdf2Sync(saslPrep(password), Buffer.from(salt, 'base64'), iterations, 32, 'sha256')
       const clientKey = hmac(saltedPassword, 'Client Key')
-      const storedKey = createHash('sha256').update(clientKey).digest()
+      const storedKey = crypto().createHash('sha256').update(clientKey).digest()
       const clientSignature = hmac(storedKey, authMessage)
       const proof = Buffer.alloc(clientKey.length)
       for (let i = 0; i < proof.length; i++) proof[i] = clientKey[i]! ^ clientSignature[i]!
@@ -64,15 +77,20 @@ export function startScram(password: string, offered: string[], binding?: Channe
       const attrs = parseAttributes(serverFinalBuf.toString('utf8'))
       if (attrs.has('e')) throw new ReplError('AUTH_FAILED', `SCRAM authentication failed: ${attrs.get('e')}`)
       const v = Buffer.from(attrs.get('v') ?? '', 'base64')
-      if (!serverSignature || v.length !== serverSignature.length || !timingSafeEqual(v, serverSignature)) {
+      if (!serverSignature || v.length !== serverSignature.length || !crypto().timingSafeEqual(v, serverSignature)) {
         throw new ReplError('AUTH_FAILED', 'SCRAM server signature does not match: the server may not know the password')
       }
     },
   }
 }
 
+/** RFC 5802's saslname: "=" and "," escaped. */
+function saslName(user: string): string {
+  return user.replace(/=/g, '=3D').replace(/,/g, '=2C')
+}
+
 function hmac(key: Buffer, data: string): Buffer {
-  return createHmac('sha256', key).update(data).digest()
+  return crypto().createHmac('sha256', key).update(data).digest()
 }
 
 function parseAttributes(message: string): Map<string, string> {
@@ -104,8 +122,8 @@ function protocolError(message: string): ReplError {
 
 /** MD5 password response: "md5" + md5(md5(password + user) + salt). */
 export function md5PasswordResponse(user: string, password: string, salt: Buffer): string {
-  const inner = createHash('md5').update(password + user).digest('hex')
-  return `md5${createHash('md5').update(Buffer.concat([Buffer.from(inner), salt])).digest('hex')}`
+  const inner = crypto().createHash('md5').update(password + user).digest('hex')
+  return `md5${crypto().createHash('md5').update(Buffer.concat([Buffer.from(inner), salt])).digest('hex')}`
 }
 
 /**
@@ -115,7 +133,7 @@ export function md5PasswordResponse(user: string, password: string, salt: Buffer
  */
 export function tlsServerEndPoint(certDer: Buffer): Buffer | undefined {
   const hash = certificateSignatureHash(certDer)
-  return hash ? createHash(hash).update(certDer).digest() : undefined
+  return hash ? crypto().createHash(hash).update(certDer).digest() : undefined
 }
 
 const HASH_BY_SIGNATURE_OID: Record<string, string> = {

@@ -111,16 +111,29 @@ export async function checkWalChain(input: ChainCheckInput): Promise<ChainCheck>
       stop = await scanner.findStop(effective, backup, consistentLsn, end.lastRecordLsn)
     }
   } else {
-    const from = target.type === 'lsn' ? windowStart(target.lsn, backup.startLsn, segmentSize) : backup.startLsn
+    // An LSN beyond the archive is looked for from the last segment there is, so that the
+    // scan runs into the real end of the archived WAL (from further on it found nothing at all).
+    const near = target.type === 'lsn' && lsnToSegment(target.lsn, segmentSize) > lastPlanned.segno ? lastPlanned.startLsn : target.type === 'lsn' ? target.lsn : undefined
+    const from = near !== undefined ? windowStart(near, backup.startLsn, segmentSize) : backup.startLsn
     stop = await scanner.findStop(goal, backup, consistentLsn, from)
     if (!stop) {
       const result = scanner.last!
       if (plan.gaps.length > 0 && result.failure?.includes('could not find file')) throw gapError(plan.gaps[0]!, target, input.walDir)
       throw notReached(target, result, input.walDir)
     }
+    const earliest = target.type === 'time' && backup.source === 'backup_label' ? await scanner.earliestTime(backup, consistentLsn) : undefined
     if (consistentLsn !== undefined && stop.replayedTo < consistentLsn) {
       throw new ReplError('INVALID_ARGUMENT', `The target (${describeTarget(target)}) is before the backup is consistent: recovery would stop ${stop.description} at ${formatLsn(stop.recordLsn)}, but the backup needs WAL up to ${formatLsn(consistentLsn)}`, {
-        hint: 'Choose a later target, or --target immediate for the earliest consistent point.',
+        hint: earliest !== undefined
+          ? `The earliest target time this backup can reach is ${formatUtc(earliest)}; choose that or later, or --target immediate for the earliest consistent point.`
+          : 'Choose a later target, or --target immediate for the earliest consistent point.',
+      })
+    }
+    if (target.type === 'time' && earliest !== undefined && target.usec < earliest) {
+      // The server would stop at the first transaction after consistency and call that the
+      // target: a state that already holds what committed between the target and the backup.
+      throw new ReplError('INVALID_ARGUMENT', `The target time ${formatUtc(target.usec)} is before the backup is consistent: the earliest time this backup can be recovered to is ${formatUtc(earliest)}`, {
+        hint: 'Choose a later --target-time, or restore an older backup for an earlier time.',
       })
     }
   }
@@ -216,6 +229,14 @@ class Scanner {
   async findStop(goal: RecoveryGoal, backup: BackupStart, consistentLsn: Lsn | undefined, from: Lsn): Promise<StopPoint | undefined> {
     const finder = new StopFinder(goal.target, goal.inclusive, from, consistentLsn, backup.source === 'backup_label' ? backup.startLsn : undefined)
     return (await this.scan(from, finder)).stop
+  }
+
+  /** The earliest time a time target can restore a fresh backup to (see StopFinder.earliestTime). */
+  async earliestTime(backup: BackupStart, consistentLsn: Lsn | undefined): Promise<number | undefined> {
+    if (consistentLsn === undefined) return undefined
+    const finder = new StopFinder({type: 'immediate'}, true, backup.startLsn, consistentLsn, backup.startLsn)
+    await this.scan(backup.startLsn, finder)
+    return finder.reachedConsistency ? finder.earliestTime() : undefined
   }
 
   /** The end of valid WAL: decode the last segment (or more, when no record starts in it). */

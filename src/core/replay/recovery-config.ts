@@ -3,8 +3,7 @@ import {basename, join} from 'node:path'
 
 import {fromSystemError} from '../errors.js'
 import {updateAutoConf} from '../server/config-files.js'
-import {chownFiles, type RunAsUser} from '../server/os-user.js'
-import {RECOVERY_SETTING_NAMES, recoverySettings, type RecoveryGoal} from './recovery-target.js'
+import {recoverySettings, type RecoveryGoal} from './recovery-target.js'
 import type {WalSources} from './wal-archive.js'
 
 /**
@@ -74,12 +73,6 @@ async function copyHistories(dataDir: string, sources: WalSources): Promise<stri
     copied.push(basename(path))
   }
   return copied
-}
-
-/** After promotion: the recovery settings have done their work; a later start must not see them. */
-export async function removeRecoverySettings(dataDir: string, owner: RunAsUser | undefined): Promise<void> {
-  await updateAutoConf(dataDir, Object.fromEntries(RECOVERY_SETTING_NAMES.map((n) => [n, null])))
-  await chownFiles([join(dataDir, 'postgresql.auto.conf')], owner)
 }
 
 export async function exists(path: string): Promise<boolean> {

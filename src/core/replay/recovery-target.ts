@@ -1,5 +1,6 @@
 import {ReplError} from '../errors.js'
 import {formatLsn, parseLsn, type Lsn} from '../wal/lsn.js'
+import {RECOVERY_TARGET_SETTINGS} from '../server/recovery-settings.js'
 import {formatUtc, parseTargetTime} from './target-time.js'
 
 /**
@@ -74,12 +75,9 @@ export function parseTargetTimeline(text: string): TargetTimeline {
   throw new ReplError('INVALID_ARGUMENT', `Invalid --target-timeline "${text}": expected latest, current or a timeline ID`)
 }
 
-/** Every recovery target GUC, so a run never inherits a target from an earlier one. */
-const TARGET_SETTINGS = ['recovery_target', 'recovery_target_lsn', 'recovery_target_time', 'recovery_target_xid', 'recovery_target_name'] as const
-
 /** The postgresql.auto.conf settings for `goal` (null removes a setting). */
 export function recoverySettings(goal: RecoveryGoal, restoreCommand: string): Record<string, string | null> {
-  const settings: Record<string, string | null> = Object.fromEntries(TARGET_SETTINGS.map((name) => [name, null]))
+  const settings: Record<string, string | null> = Object.fromEntries(RECOVERY_TARGET_SETTINGS.map((name) => [name, null]))
   const t = goal.target
   if (t.type === 'lsn') settings.recovery_target_lsn = formatLsn(t.lsn)
   else if (t.type === 'time') settings.recovery_target_time = t.setting
@@ -93,9 +91,6 @@ export function recoverySettings(goal: RecoveryGoal, restoreCommand: string): Re
   settings.restore_command = restoreCommand
   return settings
 }
-
-/** The settings repl writes for recovery, to remove once the server has left recovery. */
-export const RECOVERY_SETTING_NAMES = [...TARGET_SETTINGS, 'recovery_target_inclusive', 'recovery_target_action', 'recovery_target_timeline', 'restore_command']
 
 /** "transaction 1234", "LSN 0/3000000", … for messages. */
 export function describeTarget(t: RecoveryTarget): string {

@@ -1,4 +1,5 @@
 import {connectAdmin} from '../cluster/admin-access.js'
+import {ReplError} from '../errors.js'
 import type {PgConnection} from '../pg/connection.js'
 import {readControlFile} from '../server/pg-control.js'
 import {runningPostmaster} from '../server/postmaster.js'
@@ -25,6 +26,11 @@ export interface ServerSample {
 
 export class ReplayMonitor {
   private conn: PgConnection | undefined
+  /**
+   * Set when the server refused the superuser (a wrong --superuser, say): asking again would
+   * only be refused again, so no more SQL is tried and recovery is followed from outside.
+   */
+  refused: ReplError | undefined
 
   constructor(
     private readonly dataDir: string,
@@ -41,7 +47,7 @@ export class ReplayMonitor {
       await this.close()
       return out
     }
-    if (!query) return out
+    if (!query || this.refused) return out
     try {
       this.conn ??= await connectAdmin(this.dataDir, {superuser: this.superuser, signal: this.signal, retryMs: 0})
       const [row] = await this.conn.queryRows(
@@ -57,9 +63,10 @@ export class ReplayMonitor {
         if (row.xact) out.lastTransactionTime = `${row.xact}+00`
         if (row.tli) out.timeline = Number.parseInt(row.tli, 16)
       }
-    } catch {
+    } catch (err) {
       // Not accepting connections yet (before consistency), or going down: try again next time.
       await this.close()
+      if (err instanceof ReplError && err.code === 'AUTH_FAILED') this.refused = err
     }
     return out
   }

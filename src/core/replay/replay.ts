@@ -3,23 +3,23 @@ import {resolve} from 'node:path'
 import {defaultSuperuser, ensureAdminAccess} from '../cluster/admin-access.js'
 import {serverPaths, serverSummary, type ServerRunOptions, type ServerSummary, type ServerTarget} from '../cluster/server-target.js'
 import {ReplError} from '../errors.js'
+import {noProgress} from '../events.js'
 import {locatePgBinariesForMajor, type PgBinaries} from '../server/binaries.js'
 import {assertReachable, claimDataDir, inspectDataDir} from '../server/data-dir.js'
 import {chownFiles, resolveRunAsUser, type RunAsUser} from '../server/os-user.js'
 import {assertPortFree} from '../server/port-check.js'
 import {runningPostmaster} from '../server/postmaster.js'
+import {removeRecoverySettings} from '../server/recovery-settings.js'
 import {ServerSettings} from '../server/server-settings.js'
 import {socketDirFallback} from '../server/socket-dir.js'
 import {readBackupStart} from './backup-start.js'
 import {checkWalChain} from './chain-check.js'
 import {parseRecoveryTarget, parseTargetTimeline, type RecoveryGoal, type TargetAction, type TargetInput} from './recovery-target.js'
-import {removeRecoverySettings, writeRecoveryConfig} from './recovery-config.js'
+import {writeRecoveryConfig} from './recovery-config.js'
 import {restoreCommand} from './restore-command.js'
-import {runRecovery, type RecoveryOutcome, type ReplayEvent} from './run-recovery.js'
+import {runRecovery, type RecoveryOutcome} from './run-recovery.js'
 import {summarizeCheck, type CheckSummary} from './summary.js'
 import {WalStager} from './wal-stager.js'
-
-export type {ReplayEvent}
 
 /**
  * `repl replay`: bring a backup forward by replaying archived WAL up to a target, with
@@ -27,7 +27,7 @@ export type {ReplayEvent}
  * then recovery is configured, segments are staged for restore_command, the server is started
  * as start-standby starts one, and followed until it stops at the target.
  */
-export interface ReplayOptions extends Omit<ServerRunOptions, 'progress'> {
+export interface ReplayOptions extends ServerRunOptions {
   walDir: string
   target: TargetInput
   inclusive: boolean
@@ -38,7 +38,6 @@ export interface ReplayOptions extends Omit<ServerRunOptions, 'progress'> {
   dryRun?: boolean
   /** Segments staged ahead of the server. */
   lookahead?: number
-  progress?: (event: ReplayEvent) => void
 }
 
 
@@ -52,7 +51,7 @@ export interface ReplayResult extends CheckSummary {
 }
 
 export async function replay(options: ReplayOptions): Promise<ReplayResult> {
-  const progress = options.progress ?? (() => {})
+  const progress = options.onProgress ?? noProgress
   const {dataDir, logFile} = serverPaths(options)
   const walDir = resolve(options.walDir)
   const major = await requireBackupDir(dataDir)
@@ -76,7 +75,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   server?.catch(() => {}) // reported below, after the check's own errors
   const check = await checkWalChain({dataDir, walDir, goal, backup, major, signal: options.signal})
   const summary = summarizeCheck(backup, check)
-  progress({type: 'done', text: `Checked ${summary.wal.segments} WAL segments (${summary.wal.timelines.map((t) => `timeline ${t.timeline}`).join(', ')})`})
+  progress({type: 'phase-done', text: `Checked ${summary.wal.segments} WAL segments (${summary.wal.timelines.map((t) => `timeline ${t.timeline}`).join(', ')})`})
   const base = {dataDir, walDir, ...summary, warnings: check.warnings}
   if (!server) return {...base, dryRun: true}
 
@@ -133,7 +132,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
       superuser,
       timeoutSeconds: options.timeoutSeconds,
       signal: options.signal,
-      progress,
+      onProgress: progress,
     })
   } finally {
     await stager.stop()

@@ -1,4 +1,5 @@
 import {ReplError} from '../errors.js'
+import {REPL_RESTORE_SIGNATURE} from '../server/recovery-settings.js'
 
 /**
  * The restore_command repl replay gives the server. The server runs it through the shell, once
@@ -37,7 +38,7 @@ export function restoreCommand(o: RestoreCommandOptions): string {
     '[ -f "pg_wal/$f" ] && exit 1',
     '[ -x "$w" ] || { echo "repl replay: cannot reach $w" >&2; exit 200; }',
     '[ -f "$w/$f" ] && { cp "$w/$f" "$p" && exit 0; echo "repl replay: cannot copy $w/$f" >&2; exit 200; }',
-    'for x in .gz .lz4 .partial .gz.partial .lz4.partial; do [ -e "$w/$f$x" ] && { echo "repl replay: $f$x needs repl replay to run; run it again" >&2; exit 200; }; done',
+    `for x in .gz .lz4 .partial .gz.partial .lz4.partial; do [ -e "$w/$f$x" ] && { echo "repl replay: $f$x ${REPL_RESTORE_SIGNATURE}; run it again" >&2; exit 200; }; done`,
     'exit 1',
   ].join('; ')
 }

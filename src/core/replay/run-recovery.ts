@@ -1,9 +1,9 @@
 import {open, stat} from 'node:fs/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {ClusterEvent} from '../cluster/events.js'
 import {logDetails, stopAfterFailure, type ServerTarget} from '../cluster/server-start.js'
 import {ReplError} from '../errors.js'
+import type {OnProgress} from '../events.js'
 import {DB_STATE} from '../server/pg-control.js'
 import {pgCtlStart} from '../server/pg-ctl.js'
 import {formatLsn, parseLsn, parseWalFileName, segmentStartLsn, type Lsn} from '../wal/lsn.js'
@@ -29,10 +29,8 @@ export interface RunRecoveryInput {
   superuser: string
   timeoutSeconds: number
   signal?: AbortSignal
-  progress: (event: ReplayEvent) => void
+  onProgress: OnProgress
 }
-
-export type ReplayEvent = ClusterEvent | {type: 'progress'; done: number; total: number; lsn: string}
 
 export interface RecoveryOutcome {
   state: 'promoted' | 'paused' | 'shut down'
@@ -54,7 +52,7 @@ const ENDGAME_POLL_MS = 10
 const SQL_EVERY = 10
 
 export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutcome> {
-  const {target, check, backup, progress} = input
+  const {target, check, backup, onProgress: progress} = input
   const {dataDir, logFile} = target
   const action = check.goal.action
   const started = Date.now()
@@ -88,6 +86,7 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
   let polls = 0
   let endgame = false
   let lastText: string | undefined
+  let refusedWarning: string | undefined
   const fail = async (err: ReplError, stop: boolean): Promise<never> => {
     await monitor.close()
     if (stop) await stopAfterFailure(dataDir)
@@ -123,9 +122,23 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
       if (done !== lastDone) {
         lastDone = done
         lastChange = Date.now()
-        progress({type: 'progress', done, total, lsn: formatLsn(replayed)})
+        progress({type: 'bytes', done, total, label: `replayed to ${formatLsn(replayed)}`})
       }
-      if (action === 'promote' && (sample.controlState === DB_STATE.IN_PRODUCTION || sample.inRecovery === false) && sample.timeline !== undefined) break
+      if (action === 'promote' && (sample.controlState === DB_STATE.IN_PRODUCTION || sample.inRecovery === false)) {
+        if (sample.timeline !== undefined) break
+        // Refused over SQL, the end is read from outside: pg_control says in production, the
+        // log names the new timeline. Waiting for a connection would only sit out --timeout.
+        const timeline = monitor.refused ? newTimelineFromLog(text) : undefined
+        if (timeline !== undefined) {
+          sample = {...sample, timeline}
+          refusedWarning = `Could not connect to the promoted server as superuser "${input.superuser}" (${monitor.refused!.message.replace(/^Cannot connect [^:]*: /, '')}); the outcome is read from pg_control and the server log. ${monitor.refused!.hint ?? ''}`.trim()
+          break
+        }
+      }
+      if (monitor.refused && action === 'pause') {
+        // Pausing is confirmed over SQL (and the paused server is used over it).
+        await fail(new ReplError(monitor.refused.code, `${monitor.refused.message}; stopped the server, which stays in recovery`, {hint: monitor.refused.hint}), true)
+      }
       if (action === 'pause' && sample.inRecovery && sample.paused && (/pausing at the end of recovery/.test(text) || (sample.replayLsn ?? 0n) >= check.replayTo)) break
       if (Date.now() - lastChange > input.timeoutSeconds * 1000 && !(await log.grew())) {
         const waiting = await input.stager.waitingFor()
@@ -139,7 +152,15 @@ export async function runRecovery(input: RunRecoveryInput): Promise<RecoveryOutc
   } finally {
     await monitor.close()
   }
-  return outcome(check, sample!, await log.text(), Date.now() - started, action)
+  const result = outcome(check, sample!, await log.text(), Date.now() - started, action)
+  if (refusedWarning) result.warnings.push(refusedWarning)
+  return result
+}
+
+/** The timeline a promotion picked, from the server's "selected new timeline ID: N" line. */
+function newTimelineFromLog(text: string): number | undefined {
+  const m = [...text.matchAll(/selected new timeline ID: (\d+)/g)].at(-1)
+  return m ? Number(m[1]) : undefined
 }
 
 function outcome(check: ChainCheck, sample: ServerSample, logText: string, durationMs: number, action: string): RecoveryOutcome {

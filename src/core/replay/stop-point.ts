@@ -2,7 +2,7 @@ import {formatLsn, type Lsn} from '../wal/lsn.js'
 import type {WalRecord} from '../wal/record.js'
 import {mainData} from '../wal/rmgr/common.js'
 import {parseCompletion, XLOG_XACT_ABORT, XLOG_XACT_ABORT_PREPARED, XLOG_XACT_COMMIT, XLOG_XACT_COMMIT_PREPARED, XLOG_XACT_OPMASK} from '../wal/rmgr/xact.js'
-import {XLOG_BACKUP_END, XLOG_RESTORE_POINT} from '../wal/rmgr/xlog.js'
+import {checkpointInfo, XLOG_BACKUP_END, XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPOINT_SHUTDOWN, XLOG_RESTORE_POINT} from '../wal/rmgr/xlog.js'
 import type {RecoveryTarget} from './recovery-target.js'
 import {formatUtc} from './target-time.js'
 
@@ -33,6 +33,7 @@ export interface StopPoint {
 }
 
 const RM_XLOG_ID = 0
+const UNIX_TO_PG_EPOCH_SECONDS = 946_684_800
 const RM_XACT_ID = 1
 
 export class StopFinder {
@@ -42,6 +43,11 @@ export class StopFinder {
   lastXactTime: number | undefined
   /** Where consistency is reached, once known (BACKUP_END of this backup). */
   consistentLsn: Lsn | undefined
+  /** The time of the first checkpoint record (the backup's own), µs since 2000. */
+  checkpointTime: number | undefined
+  /** lastXactTime when consistency was reached (undefined: none yet, or no transaction before). */
+  xactTimeAtConsistency: number | undefined
+  reachedConsistency = false
 
   constructor(
     private readonly target: RecoveryTarget,
@@ -92,7 +98,28 @@ export class StopFinder {
     } else if (rec.rmid === RM_XLOG_ID && rec.rmgrInfo === XLOG_BACKUP_END && this.consistentLsn === undefined && this.backupStart !== undefined) {
       // This backup's end record (its payload is the backup's start): consistent once replayed.
       if (BigInt(mainData(rec).u64n(0)) === this.backupStart) this.consistentLsn = this.lastEnd
+    } else if (rec.rmid === RM_XLOG_ID && (rec.rmgrInfo === XLOG_CHECKPOINT_ONLINE || rec.rmgrInfo === XLOG_CHECKPOINT_SHUTDOWN) && this.checkpointTime === undefined) {
+      // pg_time_t: seconds since 1970.
+      this.checkpointTime = (checkpointInfo(rec).time - UNIX_TO_PG_EPOCH_SECONDS) * 1_000_000
     }
+    if (!this.reachedConsistency && this.consistent) {
+      this.reachedConsistency = true
+      this.xactTimeAtConsistency = this.lastXactTime
+    }
+  }
+
+  /**
+   * The earliest time a time target can restore this backup to (µs since 2000), once the scan
+   * went past consistency. Transactions that ended before the backup's checkpoint may be in the
+   * copied files already, and the WAL from the redo point does not say which: a target before
+   * the checkpoint cannot be honoured. The checkpoint's time is a pg_time_t, truncated to the
+   * second, so only a target before that second is surely too early; one within it is accepted
+   * (transactions committed just after the checkpoint, in the same second, are a normal target).
+   * Nor can a target before a transaction replayed to reach consistency be honoured.
+   */
+  earliestTime(): number | undefined {
+    if (this.checkpointTime === undefined) return undefined
+    return this.xactTimeAtConsistency !== undefined && this.xactTimeAtConsistency > this.checkpointTime ? this.xactTimeAtConsistency : this.checkpointTime
   }
 
   private stopsAfter(rec: WalRecord): StopPoint | undefined {

@@ -49,19 +49,19 @@ export class WalStager {
   /** Called when the server took segment `name` (it is replaying it now). */
   onConsumed: ((name: string) => void) | undefined
 
-  constructor(private readonly o: StagerOptions) {
-    o.plan.forEach((f, i) => this.planIndex.set(f.name, i))
+  constructor(private readonly options: StagerOptions) {
+    this.options.plan.forEach((f, i) => this.planIndex.set(f.name, i))
   }
 
   /** Create the staging directory (empty, owned by the server's user) and start staging. */
   async start(): Promise<void> {
-    await rm(this.o.dir, {recursive: true, force: true})
-    await mkdir(this.o.dir, {recursive: true, mode: 0o700})
-    if (this.o.owner) await chown(this.o.dir, this.o.owner.uid, this.o.owner.gid)
+    await rm(this.options.dir, {recursive: true, force: true})
+    await mkdir(this.options.dir, {recursive: true, mode: 0o700})
+    if (this.options.owner) await chown(this.options.dir, this.options.owner.uid, this.options.owner.gid)
     this.running = true
     // Files appearing and disappearing (requests, the server taking a segment) matter; writes
     // into the files being staged do not, and come by the thousand.
-    this.watcher = watch(this.o.dir, (event) => {
+    this.watcher = watch(this.options.dir, (event) => {
       if (event === 'rename') this.notify()
     })
     this.watcher.on('error', () => {}) // the poll below still sees everything
@@ -79,12 +79,12 @@ export class WalStager {
     if (this.poll) clearInterval(this.poll)
     this.notify()
     await this.loop?.catch(() => {})
-    await rm(this.o.dir, {recursive: true, force: true}).catch(() => {})
+    await rm(this.options.dir, {recursive: true, force: true}).catch(() => {})
   }
 
   /** Files the server asked for and is still waiting for (for error messages). */
   async waitingFor(): Promise<string[]> {
-    const entries = await readdir(this.o.dir).catch(() => [] as string[])
+    const entries = await readdir(this.options.dir).catch(() => [] as string[])
     return entries.filter((e) => e.endsWith('.want')).map((e) => e.slice(0, -5))
   }
 
@@ -103,8 +103,8 @@ export class WalStager {
         this.wants.delete(want.value)
         continue
       }
-      if (this.staged.size < this.o.lookahead && this.next < this.o.plan.length && !this.failure) {
-        const file = this.o.plan[this.next++]!
+      if (this.staged.size < this.options.lookahead && this.next < this.options.plan.length && !this.failure) {
+        const file = this.options.plan[this.next++]!
         await this.stage(file)
         continue
       }
@@ -112,7 +112,7 @@ export class WalStager {
       // staged already, rather than answer a NAME.want round trip then (a copy and an fsync).
       if (this.takenLast && !this.restagedLast && !this.failure) {
         this.restagedLast = true
-        await this.stage(this.o.plan.at(-1)!)
+        await this.stage(this.options.plan.at(-1)!)
         continue
       }
       // stop() may have run since the loop looked: never wait once stopped (nothing would wake us).
@@ -127,7 +127,7 @@ export class WalStager {
   private async scan(): Promise<void> {
     let entries: string[]
     try {
-      entries = await readdir(this.o.dir)
+      entries = await readdir(this.options.dir)
     } catch {
       return
     }
@@ -143,18 +143,18 @@ export class WalStager {
   /** The server moved on to `name`: staged segments before it will not be asked for. */
   private async consumed(name: string): Promise<void> {
     this.onConsumed?.(name)
-    const segno = parseWalFileName(name, this.o.segmentSize)?.segno
+    const segno = parseWalFileName(name, this.options.segmentSize)?.segno
     if (segno === undefined) return
     for (const other of [...this.staged]) {
-      const s = parseWalFileName(other, this.o.segmentSize)?.segno
+      const s = parseWalFileName(other, this.options.segmentSize)?.segno
       if (s !== undefined && s < segno) {
         this.staged.delete(other)
-        await rm(join(this.o.dir, other), {force: true})
+        await rm(join(this.options.dir, other), {force: true})
       }
     }
     const index = this.planIndex.get(name)
     if (index !== undefined && index >= this.next) this.next = index + 1
-    if (index === this.o.plan.length - 1) this.takenLast = true
+    if (index === this.options.plan.length - 1) this.takenLast = true
   }
 
   /**
@@ -162,13 +162,13 @@ export class WalStager {
    * same file again at once (it does, at the end of WAL), and that new request must survive.
    */
   private async answer(name: string): Promise<void> {
-    await rm(join(this.o.dir, `${name}.want`), {force: true})
-    if (this.staged.has(name) && (await exists(join(this.o.dir, name)))) return
+    await rm(join(this.options.dir, `${name}.want`), {force: true})
+    if (this.staged.has(name) && (await exists(join(this.options.dir, name)))) return
     this.staged.delete(name)
-    const file = this.o.sources.inArchive(name)
+    const file = this.options.sources.inArchive(name)
     if (!file) {
       // The server's user may remove it: the directory is its own.
-      await writeFile(join(this.o.dir, `${name}.none`), '')
+      await writeFile(join(this.options.dir, `${name}.none`), '')
       return
     }
     // After a staging failure the request stays unanswered: the replay is being stopped.
@@ -179,13 +179,13 @@ export class WalStager {
   }
 
   private async stage(file: WalFile): Promise<void> {
-    const tmp = join(this.o.dir, `.tmp-${file.name}`)
+    const tmp = join(this.options.dir, `.tmp-${file.name}`)
     try {
       if (file.compression === 'none') {
         // A reflink where the file system has them (no data copied), else an ordinary copy.
         await copyFile(file.path, tmp, fsConstants.COPYFILE_FICLONE)
         // An unfinished segment is served whole: zeros past its data read as the end of WAL.
-        if ((await stat(tmp)).size < this.o.segmentSize) await truncate(tmp, this.o.segmentSize)
+        if ((await stat(tmp)).size < this.options.segmentSize) await truncate(tmp, this.options.segmentSize)
       } else {
         await this.decompress(file, tmp)
       }
@@ -193,8 +193,8 @@ export class WalStager {
       // in the startup process, while replay waits: write it out here, ahead of time, so that
       // fsync finds nothing left to do.
       await syncPath(tmp)
-      if (this.o.owner) await chown(tmp, this.o.owner.uid, this.o.owner.gid)
-      await rename(tmp, join(this.o.dir, file.name))
+      if (this.options.owner) await chown(tmp, this.options.owner.uid, this.options.owner.gid)
+      await rename(tmp, join(this.options.dir, file.name))
       this.staged.add(file.name)
     } catch (err) {
       await rm(tmp, {force: true}).catch(() => {})
@@ -209,15 +209,15 @@ export class WalStager {
     try {
       const chunk = new Uint8Array(1 << 20)
       let offset = 0
-      while (offset < this.o.segmentSize) {
-        const n = await segment.read(chunk, 0, offset, Math.min(chunk.length, this.o.segmentSize - offset))
+      while (offset < this.options.segmentSize) {
+        const n = await segment.read(chunk, 0, offset, Math.min(chunk.length, this.options.segmentSize - offset))
         if (n === 0) break
         await out.write(chunk, 0, n)
         offset += n
       }
-      if (offset < this.o.segmentSize) {
-        if (!file.partial) throw new ReplError('INVALID_DATA', `WAL segment ${file.path} decompresses to ${offset} bytes, not a whole segment of ${this.o.segmentSize}`)
-        await out.truncate(this.o.segmentSize)
+      if (offset < this.options.segmentSize) {
+        if (!file.partial) throw new ReplError('INVALID_DATA', `WAL segment ${file.path} decompresses to ${offset} bytes, not a whole segment of ${this.options.segmentSize}`)
+        await out.truncate(this.options.segmentSize)
       }
     } finally {
       await out.close()

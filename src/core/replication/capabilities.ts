@@ -14,16 +14,10 @@ export interface ServerCapabilities {
   readReplicationSlot: boolean
   /** INCREMENTAL backups (UPLOAD_MANIFEST). */
   incrementalBackup: boolean
-  /** backup_manifest version (2 adds System-Identifier). */
-  manifestVersion: 1 | 2
-  /** Page magic of WAL this version writes. */
-  xlogPageMagic: number
-  /** FAILOVER option for logical slots. */
+  /** FAILOVER option for logical slots (and pg_replication_slots.failover/synced). */
   slotFailover: boolean
-  /** pg_stat_replication_slots / wal_status & safe_wal_size in pg_replication_slots. */
-  slotWalStatus: boolean
-  /** pg_stat_checkpointer (17+) vs pg_stat_bgwriter. */
-  statCheckpointer: boolean
+  /** pg_replication_slots.two_phase (14+). */
+  slotTwoPhaseColumn: boolean
   /** pg_stat_database_conflicts.confl_active_logicalslot (16+). */
   conflictActiveLogicalSlot: boolean
   /** pg_replication_slots.invalidation_reason / inactive_since (17+). */
@@ -32,8 +26,6 @@ export interface ServerCapabilities {
 
 const MIN_MAJOR = 13
 const MAX_MAJOR = 18
-
-const MAGIC: Record<number, number> = {13: 0xd106, 14: 0xd10d, 15: 0xd110, 16: 0xd113, 17: 0xd116, 18: 0xd118}
 
 export function capabilitiesFor(major: number): ServerCapabilities {
   if (major < MIN_MAJOR || major > MAX_MAJOR) {
@@ -45,16 +37,9 @@ export function capabilitiesFor(major: number): ServerCapabilities {
     slotOptionList: major >= 15,
     readReplicationSlot: major >= 15,
     incrementalBackup: major >= 17,
-    manifestVersion: major >= 17 ? 2 : 1,
-    xlogPageMagic: MAGIC[major]!,
     slotFailover: major >= 17,
-    slotWalStatus: true,
-    statCheckpointer: major >= 17,
+    slotTwoPhaseColumn: major >= 14,
     conflictActiveLogicalSlot: major >= 16,
     slotInvalidationReason: major >= 17,
   }
-}
-
-export function isSupportedMajor(major: number): boolean {
-  return major >= MIN_MAJOR && major <= MAX_MAJOR
 }

@@ -1,6 +1,7 @@
 import {ReplError, ServerError} from '../errors.js'
-import {B, parseDataRowRaw, parseErrorFields, parseRowDescription} from '../pg/messages.js'
+import {BackendMessage, parseDataRowRaw, parseErrorFields} from '../pg/messages.js'
 import type {PgConnection} from '../pg/connection.js'
+import {quoteIdentifier} from '../pg/quote.js'
 import {formatLsn, parseLsn, type Lsn} from '../wal/lsn.js'
 import {capabilitiesFor, type ServerCapabilities} from './capabilities.js'
 
@@ -33,7 +34,7 @@ export async function identifySystem(conn: PgConnection): Promise<SystemIdentity
 
 /** SHOW over a walsender connection (works on physical replication connections too). */
 export async function showSetting(conn: PgConnection, name: string): Promise<string> {
-  const [result] = await conn.query(`SHOW ${quoteIdent(name)}`)
+  const [result] = await conn.query(`SHOW ${quoteIdentifier(name)}`)
   const value = result?.rows[0]?.[0]
   if (value === undefined || value === null) throw new ReplError('PROTOCOL_ERROR', `SHOW ${name} returned no value`)
   return value
@@ -64,13 +65,13 @@ export async function timelineHistory(conn: PgConnection, timeline: number): Pro
   let error
   for (;;) {
     const f = await conn.next()
-    if (f.type === B.DataRow) {
+    if (f.type === BackendMessage.DataRow) {
       // The file content goes as bytes; keep them exactly (it is written to disk verbatim).
       const [filename, content] = parseDataRowRaw(f.payload)
       history = {filename: filename?.toString('utf8') ?? '', content: content ?? Buffer.alloc(0)}
-    } else if (f.type === B.ErrorResponse) {
+    } else if (f.type === BackendMessage.ErrorResponse) {
       error = parseErrorFields(f.payload)
-    } else if (f.type === B.ReadyForQuery) {
+    } else if (f.type === BackendMessage.ReadyForQuery) {
       break
     }
   }
@@ -106,7 +107,7 @@ export async function readReplicationSlot(conn: PgConnection, slot: string): Pro
   if (!capabilitiesOf(conn).readReplicationSlot) {
     throw new ReplError('UNSUPPORTED', `READ_REPLICATION_SLOT needs PostgreSQL 15 or later (server is ${conn.serverMajor})`)
   }
-  const [result] = await conn.query(`READ_REPLICATION_SLOT ${quoteIdent(slot)}`)
+  const [result] = await conn.query(`READ_REPLICATION_SLOT ${quoteIdentifier(slot)}`)
   const row = result?.rows[0]
   if (!row || row[0] === null) return undefined
   return {
@@ -131,10 +132,10 @@ export interface CreatedSlot {
 }
 
 export function createSlotCommand(caps: ServerCapabilities, name: string, options: CreateSlotOptions): string {
-  const parts = ['CREATE_REPLICATION_SLOT', quoteIdent(name)]
+  const parts = ['CREATE_REPLICATION_SLOT', quoteIdentifier(name)]
   if (options.temporary) parts.push('TEMPORARY')
   if (options.logical) {
-    parts.push('LOGICAL', quoteIdent(options.logical.plugin))
+    parts.push('LOGICAL', quoteIdentifier(options.logical.plugin))
     if (caps.slotOptionList) {
       const opts = ["SNAPSHOT 'nothing'"]
       if (options.logical.twoPhase) opts.push('TWO_PHASE')
@@ -144,12 +145,9 @@ export function createSlotCommand(caps: ServerCapabilities, name: string, option
       }
       parts.push(`(${opts.join(', ')})`)
     } else {
-      if (options.logical.twoPhase) {
-        if (caps.major < 14) throw new ReplError('UNSUPPORTED', 'Two-phase logical slots need PostgreSQL 14 or later')
-        parts.push('TWO_PHASE')
-      } else {
-        parts.push('NOEXPORT_SNAPSHOT')
-      }
+      // PostgreSQL 14's replication grammar has no TWO_PHASE (only SQL's twophase => true).
+      if (options.logical.twoPhase) throw new ReplError('UNSUPPORTED', `Two-phase logical slots need PostgreSQL 15 or later (server is ${caps.major})`)
+      parts.push('NOEXPORT_SNAPSHOT')
     }
   } else {
     parts.push('PHYSICAL')
@@ -182,7 +180,7 @@ export async function createReplicationSlot(conn: PgConnection, name: string, op
 export async function dropReplicationSlot(conn: PgConnection, name: string, options: {wait?: boolean} = {}): Promise<void> {
   requireReplicationConnection(conn)
   try {
-    await conn.query(`DROP_REPLICATION_SLOT ${quoteIdent(name)}${options.wait ? ' WAIT' : ''}`)
+    await conn.query(`DROP_REPLICATION_SLOT ${quoteIdentifier(name)}${options.wait ? ' WAIT' : ''}`)
   } catch (err) {
     // 55006 object_in_use: a standby or receiver is streaming from it.
     if (err instanceof ServerError && err.sqlstate === '55006' && !err.hint) {
@@ -198,30 +196,11 @@ function slotError(err: unknown, action: string): unknown {
   return err
 }
 
-/** Identifiers in replication commands: quote when not a plain lower-case name. */
-export function quoteIdent(name: string): string {
-  if (/^[a-z_][a-z0-9_]*$/.test(name)) return name
-  return `"${name.replace(/"/g, '""')}"`
-}
-
 export function startReplicationCommand(options: {slot?: string; startLsn: Lsn; timeline?: number}): string {
   const parts = ['START_REPLICATION']
-  if (options.slot) parts.push('SLOT', quoteIdent(options.slot))
+  if (options.slot) parts.push('SLOT', quoteIdentifier(options.slot))
   parts.push('PHYSICAL', formatLsn(options.startLsn))
   if (options.timeline) parts.push('TIMELINE', String(options.timeline))
   return parts.join(' ')
 }
 
-/** Read a result set that follows a COPY (e.g. end-of-timeline, BASE_BACKUP positions). */
-export async function readResultSet(conn: PgConnection): Promise<{fields: string[]; rows: Array<Array<Buffer | null>>} | undefined> {
-  let fields: string[] | undefined
-  const rows: Array<Array<Buffer | null>> = []
-  for (;;) {
-    const f = await conn.next()
-    if (f.type === B.RowDescription) fields = parseRowDescription(f.payload).map((d) => d.name)
-    else if (f.type === B.DataRow) rows.push(parseDataRowRaw(f.payload))
-    else if (f.type === B.CommandComplete) return fields ? {fields, rows} : undefined
-    else if (f.type === B.ErrorResponse) throw new ServerError(parseErrorFields(f.payload))
-    else if (f.type === B.ReadyForQuery) return fields ? {fields, rows} : undefined
-  }
-}

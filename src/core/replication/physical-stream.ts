@@ -1,6 +1,7 @@
 import {ReplError, ServerError} from '../errors.js'
-import {B, copyData, copyDone, parseDataRow, parseErrorFields} from '../pg/messages.js'
+import {BackendMessage, copyData, copyDone, parseDataRow, parseErrorFields} from '../pg/messages.js'
 import type {PgConnection} from '../pg/connection.js'
+import {startCopy} from '../pg/copy-start.js'
 import {parseLsn, type Lsn} from '../wal/lsn.js'
 import {startReplicationCommand} from './commands.js'
 
@@ -55,17 +56,26 @@ export interface StartStreamOptions {
    * this when it streams without a slot and without --synchronous).
    */
   reportFlush?: boolean
+  /**
+   * A START_REPLICATION command of the caller's own (a logical one, on a replication=database
+   * connection), sent instead of the physical one built from slot/startLsn/timeline. The
+   * messages and status updates of the stream are the same.
+   */
+  command?: string
 }
+
+/** The first byte of a CopyData message in the streaming replication sub-protocol. */
+const StreamingMessage = {
+  XLogData: 0x77, // w
+  PrimaryKeepalive: 0x6b, // k
+  StandbyStatusUpdate: 0x72, // r
+} as const
 
 /** Microseconds since 2000-01-01 00:00 UTC, PostgreSQL's timestamp epoch. */
 export const PG_EPOCH_MS = 946_684_800_000
 
 export function pgNow(): bigint {
   return BigInt(Date.now() - PG_EPOCH_MS) * 1000n
-}
-
-export function pgTimeToDate(micros: bigint): Date {
-  return new Date(Number(micros / 1000n) + PG_EPOCH_MS)
 }
 
 export class PhysicalStream {
@@ -87,29 +97,19 @@ export class PhysicalStream {
   }
 
   static async start(conn: PgConnection, options: StartStreamOptions): Promise<PhysicalStream> {
-    if (conn.config.replication !== 'true') throw new ReplError('PROTOCOL_ERROR', 'Physical streaming needs a physical replication connection')
-    await conn.sendQuery(startReplicationCommand(options))
-    for (;;) {
-      const f = await conn.next()
-      if (f.type === B.CopyBothResponse) break
-      if (f.type === B.ErrorResponse) {
-        const fields = parseErrorFields(f.payload)
-        // Drain to ReadyForQuery so the connection stays usable.
-        await conn.collectResults().catch(() => {})
-        throw new ServerError(fields, 'Cannot start streaming')
-      }
-      // START_REPLICATION exactly at the end of a historic timeline skips COPY and answers
-      // with the next timeline at once: return a stream that has already ended.
-      if (f.type === B.RowDescription) {
-        const ended = new PhysicalStream(conn, options)
-        ended.serverCopyDone = true
-        await ended.collectEnd()
-        return ended
-      }
-      if (f.type === B.DataRow || f.type === B.CommandComplete || f.type === B.ReadyForQuery) {
-        throw new ReplError('PROTOCOL_ERROR', 'Server did not start streaming')
-      }
+    if (options.command === undefined && conn.config.replication !== 'true') throw new ReplError('PROTOCOL_ERROR', 'Physical streaming needs a physical replication connection')
+    const command = options.command ?? startReplicationCommand(options)
+    const failure = options.command === undefined ? 'Cannot start streaming' : `Could not send replication command "${command}"`
+    const instead = await startCopy(conn, command, BackendMessage.CopyBothResponse, failure)
+    // START_REPLICATION exactly at the end of a historic timeline skips COPY and answers
+    // with the next timeline at once: return a stream that has already ended.
+    if (instead?.type === BackendMessage.RowDescription) {
+      const ended = new PhysicalStream(conn, options)
+      ended.serverCopyDone = true
+      await ended.collectEnd()
+      return ended
     }
+    if (instead) throw new ReplError('PROTOCOL_ERROR', 'Server did not start streaming')
     const stream = new PhysicalStream(conn, options)
     const interval = options.statusIntervalSeconds ?? 10
     if (interval > 0) {
@@ -124,10 +124,10 @@ export class PhysicalStream {
     for (;;) {
       if (this.end) return undefined
       const f = this.conn.tryNext() ?? (await this.conn.next())
-      if (f.type === B.CopyData) {
+      if (f.type === BackendMessage.CopyData) {
         const p = f.payload
         const kind = p[0]
-        if (kind === 0x77 /* w */) {
+        if (kind === StreamingMessage.XLogData) {
           const start = p.readBigUInt64BE(1)
           const walEnd = p.readBigUInt64BE(9)
           const sendTime = p.readBigInt64BE(17)
@@ -135,7 +135,7 @@ export class PhysicalStream {
           this.lastServerTime = sendTime
           return {kind: 'data', start, walEnd, sendTime, data: p.subarray(25)}
         }
-        if (kind === 0x6b /* k */) {
+        if (kind === StreamingMessage.PrimaryKeepalive) {
           const walEnd = p.readBigUInt64BE(1)
           const sendTime = p.readBigInt64BE(9)
           const replyRequested = p[17] === 1
@@ -147,16 +147,16 @@ export class PhysicalStream {
         // Unknown CopyData subtypes are skipped, as the protocol allows future additions.
         continue
       }
-      if (f.type === B.CopyDone) {
+      if (f.type === BackendMessage.CopyDone) {
         this.serverCopyDone = true
         await this.finishCopy()
         return undefined
       }
-      if (f.type === B.ErrorResponse) {
+      if (f.type === BackendMessage.ErrorResponse) {
         this.clearTimer()
         throw new ServerError(parseErrorFields(f.payload), 'Streaming failed')
       }
-      if (f.type === B.CommandComplete) {
+      if (f.type === BackendMessage.CommandComplete) {
         // A walsender told to shut down sends everything, then "COPY 0" without CopyDone, and exits.
         this.clearTimer()
         this.serverCopyDone = true
@@ -178,7 +178,7 @@ export class PhysicalStream {
   /** Standby status update ('r'): write, flush, apply, clock, reply-requested. */
   sendStatus(replyRequested = false): void {
     const msg = Buffer.allocUnsafe(34)
-    msg[0] = 0x72 // r
+    msg[0] = StreamingMessage.StandbyStatusUpdate
     msg.writeBigUInt64BE(this.written, 1)
     msg.writeBigUInt64BE(this.options.reportFlush === false ? 0n : this.flushed, 9)
     msg.writeBigUInt64BE(this.applied, 17)
@@ -207,11 +207,11 @@ export class PhysicalStream {
     await this.conn.write(copyDone())
     for (;;) {
       const f = await this.conn.next()
-      if (f.type === B.CopyDone) {
+      if (f.type === BackendMessage.CopyDone) {
         this.serverCopyDone = true
         break
       }
-      if (f.type === B.ErrorResponse) throw new ServerError(parseErrorFields(f.payload), 'Stopping the stream failed')
+      if (f.type === BackendMessage.ErrorResponse) throw new ServerError(parseErrorFields(f.payload), 'Stopping the stream failed')
     }
     await this.collectEnd()
     return this.end as unknown as StreamEnd
@@ -229,13 +229,13 @@ export class PhysicalStream {
     let nextTimelineStart: Lsn | undefined
     for (;;) {
       const f = await this.conn.next()
-      if (f.type === B.DataRow) {
+      if (f.type === BackendMessage.DataRow) {
         const row = parseDataRow(f.payload)
         if (row[0] != null) nextTimeline = Number(row[0])
         if (row[1] != null) nextTimelineStart = parseLsn(row[1])
-      } else if (f.type === B.ErrorResponse) {
+      } else if (f.type === BackendMessage.ErrorResponse) {
         throw new ServerError(parseErrorFields(f.payload), 'Streaming ended with an error')
-      } else if (f.type === B.ReadyForQuery) {
+      } else if (f.type === BackendMessage.ReadyForQuery) {
         break
       }
     }

@@ -83,12 +83,15 @@ export async function dropSlot(connect: ConnectFn, options: DropSlotOptions): Pr
   }
 }
 
-/** The server's rule (ReplicationSlotValidateName), checked before connecting for a clearer error. */
+/**
+ * The server's rule and wording (ReplicationSlotValidateName), checked before connecting: a
+ * server asked about a malformed name only says that no such slot exists.
+ */
 export function validateSlotName(name: string): void {
-  if (name.length === 0) throw new ReplError('INVALID_ARGUMENT', 'Replication slot name must not be empty')
-  if (name.length > 63) throw new ReplError('INVALID_ARGUMENT', `Replication slot name "${name}" is too long (at most 63 characters)`)
+  if (name.length === 0) throw new ReplError('INVALID_ARGUMENT', `Replication slot name "${name}" is too short`)
+  if (name.length > 63) throw new ReplError('INVALID_ARGUMENT', `Replication slot name "${name}" is too long`)
   if (!/^[a-z0-9_]+$/.test(name)) {
-    throw new ReplError('INVALID_ARGUMENT', `Replication slot name "${name}" contains invalid characters`, {
+    throw new ReplError('INVALID_ARGUMENT', `Replication slot name "${name}" contains invalid character`, {
       hint: 'Replication slot names may only contain lower case letters, numbers, and the underscore character.',
     })
   }

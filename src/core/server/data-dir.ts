@@ -1,6 +1,6 @@
 import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
-import {chmod, lstat, readdir, readFile, realpath, stat} from 'node:fs/promises'
+import {chmod, lstat, mkdir, readdir, readFile, realpath, stat} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {promisify} from 'node:util'
 
@@ -87,6 +87,27 @@ async function linkedDirs(dir: string): Promise<string[]> {
     if (target !== undefined) targets.push(target)
   }
   return targets
+}
+
+/**
+ * Create a data directory (0700) and whatever parents it lacks. The parents get 0755 whatever
+ * the umask: as root, the server runs as another user, which must be able to pass through
+ * them (a parent made 0700 by root made initdb fail with "Permission denied").
+ */
+export async function makeDataDir(dir: string): Promise<void> {
+  const missing: string[] = []
+  for (let p = dirname(dir); !existsSync(p) && dirname(p) !== p; p = dirname(p)) missing.unshift(p)
+  try {
+    for (const parent of missing) {
+      await mkdir(parent, {mode: 0o755}).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err
+      })
+      await chmod(parent, 0o755)
+    }
+    await mkdir(dir, {recursive: true, mode: 0o700})
+  } catch (err) {
+    throw fromSystemError(err, `Cannot create ${dir}`)
+  }
 }
 
 /**

@@ -95,6 +95,8 @@ async function fetchPackageInto(spec: string, target: string): Promise<void> {
     await extractPackageTarball(tarball, extracted)
     await hydrateSymlinks(join(extracted, 'native'))
     await writeFile(join(extracted, '.complete'), `${spec}\n`)
+    // Another fetcher finished first and its tree may be in use: never remove a complete one.
+    if (existsSync(join(target, '.complete'))) return
     await rm(target, {recursive: true, force: true})
     // Rename is atomic: concurrent fetchers (parallel test files) never see a half-extracted tree.
     await rename(extracted, target).catch(async (err: NodeJS.ErrnoException) => {

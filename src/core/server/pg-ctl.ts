@@ -94,11 +94,6 @@ export async function pgCtlPromote(options: ServerProcessOptions & {timeoutSecon
   }
 }
 
-export async function pgCtlReload(options: ServerProcessOptions): Promise<void> {
-  const result = await runTool(options, 'pg_ctl', ['-D', options.dataDir, 'reload'], 30_000)
-  if (result.code !== 0) throw new ReplError('SERVER_ERROR', `Could not reload the server in ${options.dataDir}`, {details: lastLines(result.output, 5)})
-}
-
 /** pg_ctl status: 0 running, 3 not running, 4 no usable data directory. */
 export async function isRunning(options: ServerProcessOptions): Promise<boolean> {
   const result = await runTool(options, 'pg_ctl', ['-D', options.dataDir, 'status'], 30_000)
@@ -115,6 +110,23 @@ export async function configValue(options: ServerProcessOptions, name: string): 
     throw new ReplError('SERVER_ERROR', `Cannot read setting ${name} of ${options.dataDir}`, {details: lastLines(result.output, 5)})
   }
   return result.stdout.trim()
+}
+
+/**
+ * Would the server accept these settings? `postgres -c NAME=VALUE … -C port` applies each value
+ * with the server's own parser and range checks and exits at the first it rejects, without
+ * starting anything. `dataDir` needs only a postgresql.conf (it may be a scratch directory).
+ * Returns undefined when all are accepted, else the server's FATAL message and what follows it.
+ */
+export async function rejectedSetting(options: ServerProcessOptions, settings: Record<string, string>): Promise<{message: string; details: string[]} | undefined> {
+  const args = ['-D', options.dataDir]
+  for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`)
+  const result = await runTool(options, 'postgres', [...args, '-C', 'port'], 30_000)
+  if (result.code === 0) return undefined
+  const lines = lastLines(result.output, 10).map((l) => l.replace(/^.*?\b(FATAL|ERROR|DETAIL|HINT):\s+/, '$1: '))
+  const at = lines.findIndex((l) => /^(FATAL|ERROR): /.test(l))
+  if (at < 0) return {message: lines.at(-1) ?? `postgres exited with status ${result.code}`, details: []}
+  return {message: lines[at]!.replace(/^(FATAL|ERROR): /, ''), details: lines.slice(at + 1).filter((l) => /^(DETAIL|HINT): /.test(l))}
 }
 
 /** The postmaster's PID from postmaster.pid, if the file exists. */

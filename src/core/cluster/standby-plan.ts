@@ -5,7 +5,7 @@ import {formatConninfo, parseConninfo} from '../conninfo/parse.js'
 import {ReplError} from '../errors.js'
 import {validateSlotName} from '../replication/slots.js'
 import {readAutoConf} from '../server/config-files.js'
-import {writeStandbyConfig} from '../server/standby-config.js'
+import {writeStandbyConfig} from '../server/standby-signal.js'
 
 /**
  * The configuration that turns a backup into a streaming standby: standby.signal,
@@ -31,8 +31,16 @@ export interface StandbyConfigResult {
   written: string[]
 }
 
+/** What configureStandby would write, computed without writing anything (the primary is checked first). */
+export interface StandbyPlan {
+  primaryConninfo: string
+  slot?: string
+  applicationName?: string
+  extra: Record<string, string | null>
+}
+
 /** `current` reads a setting as the server would (postgres -C). */
-export async function configureStandby(dataDir: string, options: StandbyOptions, current: (name: string) => Promise<string>): Promise<StandbyConfigResult> {
+export async function planStandby(dataDir: string, options: StandbyOptions, current: (name: string) => Promise<string>): Promise<StandbyPlan> {
   const auto = await readAutoConf(dataDir)
   let conninfo = options.primaryConninfo ?? auto.get('primary_conninfo')
   if (!conninfo) {
@@ -55,10 +63,15 @@ export async function configureStandby(dataDir: string, options: StandbyOptions,
   // Inherited from the primary, it would make this server block every commit once promoted,
   // waiting for standbys it does not have. Set it again after a failover, for the new topology.
   if ((await current('synchronous_standby_names')) !== '') extra.synchronous_standby_names = ''
+  return {primaryConninfo: conninfo, slot, applicationName: parsed.application_name, extra}
+}
+
+export async function writeStandby(dataDir: string, plan: StandbyPlan): Promise<StandbyConfigResult> {
   const hadSignal = existsSync(join(dataDir, 'standby.signal'))
-  const changedSettings = await writeStandbyConfig(dataDir, {primaryConninfo: conninfo, slot}, extra)
+  const changedSettings = await writeStandbyConfig(dataDir, {primaryConninfo: plan.primaryConninfo, slot: plan.slot}, plan.extra)
   if (!hadSignal) changedSettings.push('standby.signal')
-  return {primaryConninfo: conninfo, slot, applicationName: parsed.application_name, changedSettings, written: ['postgresql.auto.conf', 'standby.signal'].map((f) => join(dataDir, f))}
+  const {primaryConninfo, slot, applicationName} = plan
+  return {primaryConninfo, slot, applicationName, changedSettings, written: ['postgresql.auto.conf', 'standby.signal'].map((f) => join(dataDir, f))}
 }
 
 /** The standby configuration already in place, for a standby that is running (nothing is written). */

@@ -1,7 +1,9 @@
-import {isSocketPath, PgConnection, type ConnectionConfig, type ConnectTarget, type SslMode} from './connection.js'
-import {defaultSocketDir, type ResolvedConnection} from '../conninfo/resolve.js'
-import {lookupPgpass} from '../conninfo/pgpass.js'
-import {ReplError} from '../errors.js'
+import {ReplError, type ServerErrorFields} from '../errors.js'
+import type {ConnectionConfig, SslMode} from '../pg/config.js'
+import {PgConnection} from '../pg/connection.js'
+import {isSocketPath, type ConnectTarget} from '../pg/target.js'
+import {lookupPgpass} from './pgpass.js'
+import {defaultSocketDir, type ResolvedConnection} from './resolve.js'
 
 export interface ConnectOptions {
   /** `true` for a physical replication connection, `database` for logical, none for SQL. */
@@ -11,6 +13,8 @@ export interface ConnectOptions {
   promptPassword?: () => Promise<string | undefined>
   /** Non-fatal problems, e.g. an ignored .pgpass with loose permissions. */
   onWarning?: (message: string) => void
+  /** The server's NOTICE/WARNING messages, on every connection made. */
+  onNotice?: (notice: ServerErrorFields) => void
 }
 
 export interface Connected {
@@ -81,6 +85,7 @@ async function connectTarget(resolved: ResolvedConnection, target: ConnectTarget
     sslcrl: resolved.sslcrl,
     sslsni: resolved.sslsni,
     signal: options.signal,
+    onNotice: options.onNotice,
   })
   const mode = resolved.sslmode
   try {

@@ -73,3 +73,36 @@ test('primary_conninfo for a standby names the server reached and quotes values'
   const r = await resolveConnection({dbname: "host=db1 port=5433 user=rep password='p w' sslmode=require application_name=ignored"}, {HOME: '/nonexistent'})
   t.is(standbyConninfo(r, r.targets[0]!, {application_name: 'standby1'}), "user=rep password='p w' host=db1 port=5433 sslmode=require application_name=standby1")
 })
+
+/** An error thrown by `fn`, whose message (and hint) must not contain `secret`. */
+function errorWithout(t: import('ava').ExecutionContext, fn: () => unknown, secret: string): string {
+  const err = t.throws(fn)
+  const text = `${err?.message ?? ''} ${(err as {hint?: string} | undefined)?.hint ?? ''}`
+  t.false(text.includes(secret), `"${secret}" printed in: ${text}`)
+  return err?.message ?? ''
+}
+
+test('errors in URIs never print the password (user info or password= parameter)', (t) => {
+  const bad = errorWithout(t, () => parseConninfo('postgresql://u:s3cret%2@host/db'), 's3cret')
+  t.regex(bad, /invalid percent-encoded token/)
+  t.regex(bad, /password/)
+  errorWithout(t, () => parseConninfo('postgresql://u:s3cret%zz@host/db'), 's3cret')
+  errorWithout(t, () => parseConninfo('postgresql://host/db?password=s3cret%2'), 's3cret')
+  errorWithout(t, () => parseConninfo('postgresql://host/db?sslpassword=k3y%2'), 'k3y')
+  // Messages quoting the whole URI mask the password in it.
+  const ipv6 = errorWithout(t, () => parseConninfo('postgresql://u:s3cret@[::1'), 's3cret')
+  t.regex(ipv6, /"postgresql:\/\/u:\*\*\*\*\*\*\*\*@\[::1"/)
+  errorWithout(t, () => parseConninfo('postgresql://u:s3cret@[::1]x/db'), 's3cret')
+  // Other tokens are still quoted, as libpq does.
+  t.throws(() => parseConninfo('postgresql://u@host/d%zzb'), {message: 'invalid percent-encoded token: "d%zzb"'})
+})
+
+test('errors in keyword/value strings never print password values', (t) => {
+  // An unquoted password with a space: the rest of it is read as the next keyword.
+  errorWithout(t, () => parseConninfo('host=h password=s3cret rest user=u'), 'rest')
+  errorWithout(t, () => parseConninfo('host=h password=s3cret rest=x'), 'rest')
+  errorWithout(t, () => parseConninfo('sslpassword=k3y more'), 'more')
+  t.throws(() => parseConninfo('host=h bogus'), {message: 'missing "=" after "bogus" in connection info string'})
+  // maskConninfo's fallback for strings that do not parse covers sslpassword too.
+  t.is(maskConninfo("sslpassword='k3y' password=s3cret user='open"), 'sslpassword=******** password=******** user=\'open')
+})

@@ -1,14 +1,9 @@
 import test from 'ava'
 
 import {FrameSplitter, type Frame} from '../../src/core/pg/frames.js'
+import {backendMessage} from './wire.js'
 
-function frame(type: string, payload: Buffer): Buffer {
-  const out = Buffer.alloc(5 + payload.length)
-  out[0] = type.charCodeAt(0)
-  out.writeInt32BE(payload.length + 4, 1)
-  payload.copy(out, 5)
-  return out
-}
+const frame = backendMessage
 
 /** A deterministic pseudo-random generator, so failures replay. */
 function rng(seed: number): () => number {
