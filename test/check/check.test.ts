@@ -1,6 +1,6 @@
 import {spawn} from 'node:child_process'
 import {createServer, type AddressInfo} from 'node:net'
-import {mkdir, readdir, utimes} from 'node:fs/promises'
+import {mkdir, readdir, utimes, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import test from 'ava'
@@ -36,9 +36,14 @@ test.after.always(async () => {
   await Promise.all([...standbys.values()].map((c) => c.destroy()))
 })
 
+/** Each run of the file remembers its checks' figures in a directory of its own (conflicts since the last check). */
+let stateHome: string
+test.before(async () => {
+  stateHome = await testDir('check-state')
+})
+
 async function check(args: string[]) {
-  const r = await runRepl(['check', ...args])
-  return r
+  return runRepl(['check', ...args], {env: {XDG_STATE_HOME: stateHome}})
 }
 
 /** Some WAL: `mb` megabytes of rows, committed locally. */
@@ -189,7 +194,7 @@ for (const version of pgVersions()) {
     }
   })
 
-  test.serial(`check: a missing standby of ANY 2 (a, b, c) is WARNING, two missing CRITICAL; FIRST n and n (…) forms too (PG ${version})`, async (t) => {
+  test.serial(`check: a missing standby of ANY 2 (a, b, c) is WARNING, two missing CRITICAL; FIRST n and n (…) forms too; a named standby streaming async and synchronous_commit=local are WARNING (PG ${version})`, async (t) => {
     const primary = primaries.get(version)!
     const b = await fakeStandby(primary, 'b')
     let c = await fakeStandby(primary, 'c')
@@ -210,6 +215,16 @@ for (const version of pgVersions()) {
       r = await check(['-d', primary.conninfo(), '--check', 'sync_standbys'])
       t.is(r.code, 1, r.stdout)
       t.regex(r.stdout, /^REPL WARNING - 1 of ANY 2 \(a, b, c\) synchronous standbys missing: c \| 'sync_standbys'=1;0;;0\n$/)
+      // The standby meant as c connects as "cc": it streams, but async, and the line says so.
+      const stray = await fakeStandby(primary, 'cc')
+      try {
+        await syncStates(1, 'async')
+        r = await check(['-d', primary.conninfo(), '--check', 'sync_standbys'])
+        t.is(r.code, 1, r.stdout)
+        t.regex(r.stdout, /^REPL WARNING - 1 of ANY 2 \(a, b, c\) synchronous standbys missing: c \(streaming async, not named in synchronous_standby_names: cc\) \| /)
+      } finally {
+        await stray.stop()
+      }
       await b.stop()
       await syncStates(1, 'quorum')
       r = await check(['-d', primary.conninfo(), '--check', 'sync_standbys'])
@@ -221,16 +236,64 @@ for (const version of pgVersions()) {
       await syncStates(1, 'sync')
       r = await check(['-d', primary.conninfo(), '--check', 'sync_standbys', '--json'])
       t.like(r.json().checks[0], {state: 'OK', value: 0})
+      // synchronous_commit = local server-wide: the synchronous standbys run async in effect.
+      await setConfig(primary, 'synchronous_commit', 'local')
+      try {
+        await waitFor(async () => (await primary.value('SHOW synchronous_commit')) === 'local', 10_000, 'reloaded')
+        r = await check(['-d', primary.conninfo(), '--check', 'sync_standbys'])
+        t.is(r.code, 1, r.stdout)
+        t.regex(r.stdout, /^REPL WARNING - \d synchronous standbys streaming for FIRST 1; synchronous_commit is local: commits do not wait for the synchronous standbys, they run async \| /)
+      } finally {
+        await setConfig(primary, 'synchronous_commit', null)
+      }
       await setNames('2 (a, x)')
       r = await check(['-d', primary.conninfo(), '--check', 'sync_standbys'])
       t.is(r.code, 2, r.stdout)
-      t.regex(r.stdout, /^REPL CRITICAL - 1 of FIRST 2 synchronous standbys streaming, commits wait: x \| /)
+      t.regex(r.stdout, /^REPL CRITICAL - 1 of FIRST 2 synchronous standbys streaming, commits wait: x \(streaming async, not named in synchronous_standby_names: c\) \| /)
       r = await check(['-d', primary.conninfo(), '--check', 'sync_standbys', '--warning', '1', '--critical', '2'])
       t.is(r.code, 2, 'fewer than n streaming is CRITICAL whatever the thresholds')
     } finally {
       await setConfig(primary, 'synchronous_standby_names', null)
       await b.stop()
       await c.stop()
+    }
+  })
+
+  test.serial(`check: a standby query cancelled by a recovery conflict is WARNING at the next check, and OK at the one after (PG ${version})`, async (t) => {
+    const primary = primaries.get(version)!
+    const standby = standbys.get(version)!
+    const stateDir = await testDir('check-conflicts')
+    const conflicts = () => check(['-d', standby.conninfo(), '--check', 'conflicts', '--state-dir', stateDir])
+    let r = await conflicts()
+    t.is(r.code, 0, r.stdout)
+    t.regex(r.stdout, /^REPL OK - standby [\d.:]+: 1 check OK \| 'conflicts'=0;0;;0\n$/, 'the first check sets the baseline')
+    t.truthy((await readdir(stateDir)).find((n) => n.endsWith('.json')))
+    await primary.sql(`${LOCAL}CREATE TABLE conflict_t AS SELECT 1 AS x`)
+    await caughtUp(primary, standby)
+    await setConfig(standby, 'max_standby_streaming_delay', '10ms')
+    try {
+      await waitFor(async () => (await standby.value('SHOW max_standby_streaming_delay')) === '10ms', 10_000, 'reloaded')
+      // A standby query holds a lock the primary's TRUNCATE takes exclusively: replay cancels it.
+      const victim = standby.query('SELECT count(*) FROM conflict_t, pg_sleep(60)').then(() => 'finished', (e: Error) => e.message)
+      await waitFor(async () => (await standby.value(`SELECT count(*) FROM pg_locks WHERE relation = 'conflict_t'::regclass`)) !== '0', 10_000, 'the standby query holds its lock')
+      await primary.sql(`${LOCAL}TRUNCATE conflict_t`)
+      t.regex(await victim, /conflict with recovery/)
+      await waitFor(async () => Number(await standby.value('SELECT sum(confl_lock) FROM pg_stat_database_conflicts')) >= 1, 15_000, 'the conflict counted')
+      r = await conflicts()
+      t.is(r.code, 1, r.stdout)
+      t.regex(r.stdout, /^REPL WARNING - 1 recovery conflict \(> 0\) since the last check at \d{4}-\d\d-\d\dT[\d:]+Z \(queries cancelled on the standby\) \| 'conflicts'=1;0;;0\n$/)
+      r = await conflicts()
+      t.is(r.code, 0, r.stdout)
+      t.regex(r.stdout, /'conflicts'=0;0;;0\n$/, 'counted once: the next check starts from there')
+      // A state directory that cannot be made (its parent is a file): that check is UNKNOWN, saying why.
+      const notDir = join(stateDir, 'a-file')
+      await writeFile(notDir, '')
+      r = await check(['-d', standby.conninfo(), '--check', 'conflicts', '--state-dir', join(notDir, 'state')])
+      t.is(r.code, 3, r.stdout)
+      t.regex(r.stdout, /^REPL UNKNOWN - cannot keep the last check's figures in \/.*\/a-file\/state: ENOTDIR: .* \(choose another --state-dir\)\n$/)
+    } finally {
+      await setConfig(standby, 'max_standby_streaming_delay', null)
+      await primary.sql(`${LOCAL}DROP TABLE IF EXISTS conflict_t`)
     }
   })
 

@@ -35,7 +35,14 @@ function diff(a: string | null, b: string | null): number | null {
   return Number(d < 0n ? 0n : d)
 }
 
-export function evaluateServer(target: string, facts: ServerFacts, options: EvaluateOptions): CheckResult[] {
+/** Recovery conflicts since the previous check (last-check.ts); undefined: nothing remembered, count since the statistics reset. */
+export interface ConflictsSince {
+  value: number
+  /** When the previous check read them; null on the first check. */
+  sinceMs: number | null
+}
+
+export function evaluateServer(target: string, facts: ServerFacts, options: EvaluateOptions, conflictsSinceLast?: ConflictsSince): CheckResult[] {
   const s = facts.status
   const on = (name: string) => options.selected.has(name)
   const out: CheckResult[] = []
@@ -91,9 +98,20 @@ export function evaluateServer(target: string, facts: ServerFacts, options: Eval
     }
     if (on('replay_lag_bytes')) out.push(numeric('replay_lag_bytes', target, null, s.replay?.lagBytes ?? null, options, undefined, 'replay lag'))
     if (on('replay_lag_time')) out.push(numeric('replay_lag_time', target, null, s.replay?.lagSeconds ?? null, options, undefined, 'replay lag'))
-    if (on('conflicts') && s.conflicts) out.push(numeric('conflicts', target, null, s.conflicts.total, options, undefined, 'recovery conflicts'))
+    if (on('conflicts') && s.conflicts) out.push(conflicts(target, s.conflicts.total, conflictsSinceLast, options))
   }
   return out
+}
+
+function conflicts(target: string, total: number, since: ConflictsSince | undefined, options: EvaluateOptions): CheckResult {
+  const r = numeric('conflicts', target, null, since ? since.value : total, options)
+  const limit = r.state === 'CRITICAL' ? r.critical : r.warning
+  const over = r.state === 'OK' ? '' : ` (> ${limit})`
+  const plural = (n: number) => `${n} recovery conflict${n === 1 ? '' : 's'}`
+  if (!since) r.message = `${plural(total)}${over} since statistics were reset`
+  else if (since.sinceMs === null) r.message = `${plural(0)}${over} since the last check (the first: ${total} since statistics were reset)`
+  else r.message = `${plural(since.value)}${over} since the last check at ${new Date(since.sinceMs).toISOString().replace(/\.\d+Z$/, 'Z')}${since.value ? ' (queries cancelled on the standby)' : ''}`
+  return r
 }
 
 /**
@@ -103,7 +121,7 @@ export function evaluateServer(target: string, facts: ServerFacts, options: Eval
 function syncStandbys(target: string, facts: ServerFacts, options: EvaluateOptions): CheckResult {
   const sync = syncStandbyState(facts)
   if (!sync) return {...numeric('sync_standbys', target, null, 0, options), message: 'no synchronous standbys configured'}
-  const {config, candidates, missing, wildcard, value} = sync
+  const {config, candidates, missing, wildcard, strays, value} = sync
   const form = `${config.method === 'quorum' ? 'ANY' : 'FIRST'} ${config.num}`
   const r = numeric('sync_standbys', target, null, value, options, undefined, 'missing synchronous standbys')
   if (candidates.length < config.num) {
@@ -115,6 +133,12 @@ function syncStandbys(target: string, facts: ServerFacts, options: EvaluateOptio
     r.message = `${candidates.length} synchronous standbys streaming for ${form}`
   }
   if (missing.length && !wildcard) r.message += `: ${missing.join(', ')}`
+  // A standby meant to be synchronous that connected under another application_name streams async.
+  if (value > 0 && strays.length) r.message += ` (streaming async, not named in synchronous_standby_names: ${strays.join(', ')})`
+  if (facts.synchronousCommit === 'off' || facts.synchronousCommit === 'local') {
+    if (r.state === 'OK') r.state = 'WARNING'
+    r.message += `; synchronous_commit is ${facts.synchronousCommit}: commits do not wait for the synchronous standbys, they run async`
+  }
   return r
 }
 
@@ -127,7 +151,8 @@ export function syncStandbyState(facts: ServerFacts) {
   const named = config.names.filter((n) => n !== '*')
   const missing = named.filter((n) => !candidates.some((w) => matchesStandbyName(n, w.applicationName)))
   const wildcard = named.length !== config.names.length
-  return {config, candidates, missing, wildcard, value: wildcard ? Math.max(0, config.num - candidates.length) : missing.length}
+  const strays = facts.status.walSenders.filter((w) => w.state === 'streaming' && w.syncState === 'async').map((w) => w.applicationName || String(w.pid))
+  return {config, candidates, missing, wildcard, strays, value: wildcard ? Math.max(0, config.num - candidates.length) : missing.length}
 }
 
 export function evaluateArchive(dir: string, archive: ArchiveState, position: string | null, segmentSize: number, nowMs: number, options: EvaluateOptions): CheckResult[] {

@@ -10,6 +10,8 @@ export interface ServerFacts {
   /** max_slot_wal_keep_size in bytes, -1 for unlimited. */
   maxSlotWalKeepSize: number
   walSegmentSize: number
+  /** synchronous_commit as sessions get it: off and local make synchronous standbys asynchronous. */
+  synchronousCommit: string
   /** age(catalog_xmin) of each slot that has one (logical slots). */
   catalogXminAge: Map<string, number>
   /** Primary: pg_current_wal_lsn(); standby: the last received (else replayed) position. */
@@ -38,6 +40,7 @@ export async function gatherFacts(conn: PgConnection): Promise<ServerFacts> {
   const [row] = await conn.queryRows(`
     SELECT pg_size_bytes(current_setting('max_slot_wal_keep_size')) AS keep,
            pg_size_bytes(current_setting('wal_segment_size')) AS segsize,
+           current_setting('synchronous_commit') AS sync_commit,
            (SELECT json_agg(json_build_array(slot_name, age(catalog_xmin)))
               FROM pg_replication_slots WHERE catalog_xmin IS NOT NULL)::text AS xmin_ages,
            CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
@@ -48,6 +51,7 @@ export async function gatherFacts(conn: PgConnection): Promise<ServerFacts> {
     status,
     maxSlotWalKeepSize: Number(row!.keep),
     walSegmentSize: Number(row!.segsize),
+    synchronousCommit: row!.sync_commit ?? 'on',
     catalogXminAge: new Map(ages),
     position: row!.position,
     serverTimeMs: Number(row!.now_ms),

@@ -2,8 +2,9 @@ import {ReplError} from '../errors.js'
 import type {PgConnection} from '../pg/connection.js'
 import {newestManifest, readArchive} from './archive.js'
 import {CHECKS, checkDefinition, resolveThresholds, type CheckDefinition} from './definitions.js'
-import {evaluateArchive, evaluateBackup, evaluateServer, type EvaluateOptions} from './evaluate.js'
+import {evaluateArchive, evaluateBackup, evaluateServer, type ConflictsSince, type EvaluateOptions} from './evaluate.js'
 import {gatherFacts, readPrivileges, type ServerFacts} from './gather.js'
+import {conflictsSince, lastCheckFile, readLastCheck, writeLastCheck} from './last-check.js'
 import {STATE_EXIT, worst, type CheckResult, type State} from './verdict.js'
 
 export interface CheckTarget {
@@ -20,6 +21,8 @@ export interface CheckRequest {
   critical: string[]
   walDir?: string
   backupDir?: string
+  /** Where each server's figures are kept for the next run (conflicts since the last check); none: counts since the statistics reset. */
+  stateDir?: string
 }
 
 export interface ServerReport {
@@ -50,7 +53,7 @@ export async function runChecks(request: CheckRequest): Promise<CheckReport> {
   const options = planChecks(request)
   // Only backup_age needs no server: no connection then.
   const serverless = [...options.selected].every((name) => checkDefinition(name).scope === 'backup-dir')
-  const servers = serverless ? [] : await Promise.all(request.targets.map((t) => checkServer(t, options)))
+  const servers = serverless ? [] : await Promise.all(request.targets.map((t) => checkServer(t, options, request.stateDir)))
   const results = servers.flatMap((s) => s.results)
   const needsServer = request.walDir && (options.selected.has('archive_lag_bytes') || options.selected.has('archive_age'))
   // The archive is measured against a primary's position (the first reachable one), else a standby's.
@@ -79,7 +82,7 @@ export async function runChecks(request: CheckRequest): Promise<CheckReport> {
   return {state, exitCode: STATE_EXIT[state], results, servers: servers.map((s) => s.report)}
 }
 
-async function checkServer(target: CheckTarget, options: EvaluateOptions): Promise<{report: ServerReport; results: CheckResult[]; facts?: ServerFacts}> {
+async function checkServer(target: CheckTarget, options: EvaluateOptions, stateDir: string | undefined): Promise<{report: ServerReport; results: CheckResult[]; facts?: ServerFacts}> {
   let conn: PgConnection | undefined
   try {
     conn = await target.connect()
@@ -90,17 +93,34 @@ async function checkServer(target: CheckTarget, options: EvaluateOptions): Promi
       return {report: {target: target.label, role: null, version: null, error: {code: 'INSUFFICIENT_PRIVILEGE', message, hint}}, results: [unknownResult('privileges', target.label, `${message} (${hint})`)]}
     }
     const facts = await gatherFacts(conn)
-    return {
-      report: {target: target.label, role: facts.status.role, version: facts.status.server.version, error: null},
-      results: evaluateServer(target.label, facts, options),
-      facts,
+    const results: CheckResult[] = []
+    let since: ConflictsSince | undefined
+    if (stateDir && options.selected.has('conflicts') && facts.status.conflicts) {
+      try {
+        since = await rememberConflicts(stateDir, target.label, facts)
+      } catch (err) {
+        options = {...options, selected: new Set([...options.selected].filter((n) => n !== 'conflicts'))}
+        results.push(unknownResult('conflicts', target.label, `cannot keep the last check's figures in ${stateDir}: ${(err as Error).message} (choose another --state-dir)`))
+      }
     }
+    results.unshift(...evaluateServer(target.label, facts, options, since))
+    return {report: {target: target.label, role: facts.status.role, version: facts.status.server.version, error: null}, results, facts}
   } catch (err) {
     const e = err instanceof ReplError ? err : new ReplError('CONNECTION_FAILED', (err as Error)?.message ?? String(err))
     return {report: {target: target.label, role: null, version: null, error: {code: e.code, message: e.message, ...(e.hint ? {hint: e.hint} : {})}}, results: [unknownResult('connection', target.label, e.message)]}
   } finally {
     await conn?.close().catch(() => {})
   }
+}
+
+/** Conflicts since the figures the previous run kept, and this run's figures kept for the next. */
+async function rememberConflicts(stateDir: string, label: string, facts: ServerFacts): Promise<ConflictsSince> {
+  const file = lastCheckFile(stateDir, label)
+  const total = facts.status.conflicts!.total
+  const systemId = facts.status.server.systemId
+  const since = conflictsSince(await readLastCheck(file), systemId, total)
+  await writeLastCheck(file, {systemId, conflicts: total, atMs: facts.serverTimeMs})
+  return since
 }
 
 function unknown(check: string, target: string, err: unknown): CheckResult {
