@@ -482,41 +482,42 @@ for (const version of pgVersions()) {
   })
 }
 
-const version = pgVersions().at(-1)!
-;(TMUX ? test.serial : test.serial.skip)(`status --watch in a terminal: a standby's lag sparkline grows while replay is paused and falls after resume; it follows a resize; q restores the screen (PG ${version}, tmux)`, async (t) => {
-  const primary = primaries.get(version)!
-  const standby = standbys.get(version)!
-  await caughtUp(primary, standby)
-  const tmux = new Tmux()
-  try {
-    tmux.start(`${process.execPath} ${BIN} status --watch=0.5 -d '${primary.conninfo()}'; echo WATCH-EXITED $?; sleep 120`, 80, 30)
-    const lagLine = () => tmux.capture().find((l) => /^ {2}lag /.test(l)) ?? ''
-    await waitFor(async () => tmux.capture().some((l) => l.startsWith('WAL senders (1)')), 20_000, 'the view')
-    const first = tmux.capture()
-    t.regex(first[0]!, new RegExp(`^primary 127\\.0\\.0\\.1:${primary.port}  PostgreSQL \\S+  every 0\\.5s  \\d\\d:\\d\\d:\\d\\d`))
-    t.true(first.some((l) => /^a +streaming +async/.test(l)), first.join('\n'))
-    t.true(first.every((l) => [...l].length <= 80))
-
-    await standby.sql('SELECT pg_wal_replay_pause()')
+for (const version of pgVersions()) {
+  ;(TMUX ? test.serial : test.serial.skip)(`status --watch in a terminal: a standby's lag sparkline grows while replay is paused and falls after resume; it follows a resize; q restores the screen (PG ${version}, tmux)`, async (t) => {
+    const primary = primaries.get(version)!
+    const standby = standbys.get(version)!
+    await caughtUp(primary, standby)
+    const tmux = new Tmux()
     try {
-      for (let i = 0; i < 4; i++) {
-        await write(primary, 1)
-        await new Promise((r) => setTimeout(r, 600))
+      tmux.start(`${process.execPath} ${BIN} status --watch=0.5 -d '${primary.conninfo()}'; echo WATCH-EXITED $?; sleep 120`, 80, 30)
+      const lagLine = () => tmux.capture().find((l) => /^ {2}lag /.test(l)) ?? ''
+      await waitFor(async () => tmux.capture().some((l) => l.startsWith('WAL senders (1)')), 20_000, 'the view')
+      const first = tmux.capture()
+      t.regex(first[0]!, new RegExp(`^primary 127\\.0\\.0\\.1:${primary.port}  PostgreSQL \\S+  every 0\\.5s  \\d\\d:\\d\\d:\\d\\d`))
+      t.true(first.some((l) => /^a +streaming +async/.test(l)), first.join('\n'))
+      t.true(first.every((l) => [...l].length <= 80))
+
+      await standby.sql('SELECT pg_wal_replay_pause()')
+      try {
+        for (let i = 0; i < 4; i++) {
+          await write(primary, 1)
+          await new Promise((r) => setTimeout(r, 600))
+        }
+        await waitFor(async () => /[▃▄▅▆▇█].*\bbehind$/.test(lagLine()), 15_000, `the sparkline grows: ${lagLine()}`)
+        t.regex(lagLine(), /^ {2}lag +\d+(\.\d)? MB +[▁▂▃▄▅▆▇█]+ \+[\d.]+ [kM]B\/s behind$/)
+      } finally {
+        await standby.sql('SELECT pg_wal_replay_resume()')
       }
-      await waitFor(async () => /[▃▄▅▆▇█].*\bbehind$/.test(lagLine()), 15_000, `the sparkline grows: ${lagLine()}`)
-      t.regex(lagLine(), /^ {2}lag +\d+(\.\d)? MB +[▁▂▃▄▅▆▇█]+ \+[\d.]+ [kM]B\/s behind$/)
+      await waitFor(async () => /^ {2}lag +0 B +[▁▂▃▄▅▆▇█]*▁ /.test(lagLine()), 20_000, `the lag falls back: ${lagLine()}`)
+
+      tmux.tmux('resize-window', '-t', 'w', '-x', '60', '-y', '30')
+      await waitFor(async () => tmux.capture().every((l) => [...l].length <= 60) && tmux.capture()[0]!.startsWith('primary'), 10_000, 'redrawn at 60 columns')
+
+      tmux.tmux('send-keys', '-t', 'w', 'q')
+      await waitFor(async () => tmux.capture().some((l) => l === 'WATCH-EXITED 0'), 10_000, `exit: ${tmux.capture().join('\n')}`)
+      t.false(tmux.capture().some((l) => l.startsWith('WAL senders')), 'the alternate screen is gone: the shell\'s screen is back')
     } finally {
-      await standby.sql('SELECT pg_wal_replay_resume()')
+      tmux.kill()
     }
-    await waitFor(async () => /^ {2}lag +0 B +[▁▂▃▄▅▆▇█]*▁ /.test(lagLine()), 20_000, `the lag falls back: ${lagLine()}`)
-
-    tmux.tmux('resize-window', '-t', 'w', '-x', '60', '-y', '30')
-    await waitFor(async () => tmux.capture().every((l) => [...l].length <= 60) && tmux.capture()[0]!.startsWith('primary'), 10_000, 'redrawn at 60 columns')
-
-    tmux.tmux('send-keys', '-t', 'w', 'q')
-    await waitFor(async () => tmux.capture().some((l) => l === 'WATCH-EXITED 0'), 10_000, `exit: ${tmux.capture().join('\n')}`)
-    t.false(tmux.capture().some((l) => l.startsWith('WAL senders')), 'the alternate screen is gone: the shell\'s screen is back')
-  } finally {
-    tmux.kill()
-  }
-})
+  })
+}
