@@ -3,11 +3,11 @@ import {join} from 'node:path'
 
 import test from 'ava'
 
-import {spawn} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
 
 import {BIN, runRepl} from '../helpers/cli.js'
-import {clusterPerMajor, pgVersions, testDir, waitFor, type TestCluster} from '../helpers/cluster.js'
+import {clusterPerMajor, DEBIAN_15_BIN, pgVersions, testDir, waitFor, type TestCluster} from '../helpers/cluster.js'
 import type {PgConnection} from '../../src/core/pg/connection.js'
 import {quoteIdentifier, quoteLiteral} from '../../src/core/pg/quote.js'
 
@@ -181,6 +181,52 @@ for (const version of pgVersions()) {
     t.is(await difference(c, 'mixed', 'mixed_copy'), '[]')
     t.is(await difference(c, 'full_ri', 'full_ri_copy'), '[]')
     t.is(await c.value('SELECT count(*) FROM mixed'), version >= 15 ? '3003' : '3002')
+  })
+}
+
+/** Debian's pgbench 15 drives every major (the embedded builds ship no pgbench). */
+const PGBENCH = join(DEBIAN_15_BIN, 'pgbench')
+const withPgbench = existsSync(PGBENCH) ? test.serial : test.serial.skip
+const PGBENCH_TABLES = ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history']
+
+for (const version of pgVersions()) {
+  withPgbench(`recvlogical --format=json streams a pgbench run that an applier reproduces row for row in all four tables, one transaction per commit (PG ${version})`, async (t) => {
+    const c = clusters.get(version)!
+    const pgbench = (...args: string[]) => execFileSync(PGBENCH, ['-h', c.host, '-p', String(c.port), '-U', 'postgres', ...args, 'postgres'], {stdio: 'pipe'})
+    pgbench('-i', '-s', '1', '-q')
+    // The copies start from pgbench's initial data; the stream carries everything after.
+    for (const table of PGBENCH_TABLES) await c.sql(`CREATE TABLE ${table}_copy AS TABLE ${table}`)
+    await c.sql(`CREATE PUBLICATION bench_pub FOR TABLE ${PGBENCH_TABLES.join(', ')}`)
+    await c.sql("SELECT pg_create_logical_replication_slot('bench_slot', 'pgoutput')")
+    const TRANSACTIONS = 4 * 250
+    pgbench('-c', '4', '-t', '250', '-n')
+    const endpos = (await c.value('SELECT pg_current_wal_lsn()'))!
+    const out = join(await testDir('pgoutput-pgbench'), 'changes.jsonl')
+    const r = await runRepl(['recvlogical', '-S', 'bench_slot', '--start', '--format=json', '--publication=bench_pub', '-f', out, '-E', endpos, '-n', ...c.cliArgs(), '-d', 'postgres'])
+    t.is(r.code, 0, r.stderr)
+    const lines = (await readFile(out, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Change)
+    // Each pgbench transaction: 3 updates and an insert, between one begin and its commit.
+    let changes = 0
+    let transactions = 0
+    for (const l of lines) {
+      if (l.op === 'begin') changes = 0
+      else if (['insert', 'update', 'delete'].includes(l.op)) changes++
+      else if (l.op === 'commit' && changes > 0) {
+        t.is(changes, 4, `transaction ending ${l.commitLsn}`)
+        transactions++
+      }
+    }
+    t.is(transactions, TRANSACTIONS)
+    const conn = await c.connect()
+    try {
+      await applyStream(conn, lines)
+    } finally {
+      await conn.close()
+    }
+    for (const table of PGBENCH_TABLES) t.is(await difference(c, table, `${table}_copy`), '[]', table)
+    t.is(await c.value('SELECT count(*) FROM pgbench_history_copy'), String(TRANSACTIONS))
+    await c.sql("SELECT pg_drop_replication_slot('bench_slot'); DROP PUBLICATION bench_pub")
+    await c.sql(PGBENCH_TABLES.map((table) => `DROP TABLE ${table}, ${table}_copy`).join('; '))
   })
 }
 
