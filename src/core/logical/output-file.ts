@@ -63,6 +63,18 @@ export class OutputFile {
     return true
   }
 
+  /**
+   * tryAdd() for a line of text (JSON lines): encoded straight into the buffer, no Buffer made
+   * per line. False when it may not fit (UTF-8 takes up to 3 bytes per UTF-16 unit).
+   */
+  tryAddText(text: string, lsn: Lsn): boolean {
+    if (this.failure || this.used + text.length * 3 + 1 > this.batch.length) return false
+    this.used += this.batch.write(text, this.used)
+    this.batch[this.used++] = 0x0a
+    this.pendingLsn = lsn
+    return true
+  }
+
   /** Append one message's data and its newline; waits only when both buffers are full. */
   async add(data: Buffer, lsn: Lsn, newline = true): Promise<void> {
     if (this.failure) throw this.failure

@@ -37,6 +37,8 @@ interface Relation {
   schema: string
   table: string
   columns: RelationColumn[]
+  /** Column name → type OID, made once per Relation message: every row change repeats it. */
+  types: Record<string, number>
 }
 
 export class PgoutputJson {
@@ -49,8 +51,9 @@ export class PgoutputJson {
     this.relations.clear()
   }
 
-  render(data: Buffer, lsn: Lsn): Buffer {
-    return Buffer.from(JSON.stringify(this.toJson(this.parser.parse(data), lsn)))
+  /** One JSON line (without its newline). */
+  render(data: Buffer, lsn: Lsn): string {
+    return JSON.stringify(this.toJson(this.parser.parse(data), lsn))
   }
 
   toJson(m: PgoutputMessage, lsn: Lsn): Record<string, unknown> {
@@ -64,25 +67,26 @@ export class PgoutputJson {
       case 'origin':
         return {...base, origin: m.name, originLsn: formatLsn(m.originLsn)}
       case 'relation':
-        this.relations.set(m.relid, {schema: m.schema, table: m.table, columns: m.columns})
+        this.relations.set(m.relid, {schema: m.schema, table: m.table, columns: m.columns, types: Object.fromEntries(m.columns.map((c) => [c.name, c.typeOid]))})
         return {...base, ...xid(m.xid), relid: m.relid, schema: m.schema, table: m.table, replicaIdentity: m.replicaIdentity, columns: m.columns.map((c) => ({name: c.name, type: c.typeOid, typmod: c.typmod, key: c.key}))}
       case 'type':
         return {...base, ...xid(m.xid), oid: m.oid, schema: m.schema, name: m.name}
-      case 'insert': {
-        const rel = this.relation(m.relid)
-        return {...base, ...xid(m.xid), schema: rel.schema, table: rel.table, ...row('new', rel, m.new), types: types(rel)}
-      }
-      case 'update': {
-        const rel = this.relation(m.relid)
-        return {
-          ...base, ...xid(m.xid), schema: rel.schema, table: rel.table,
-          ...(m.key ? row('key', rel, m.key) : {}), ...(m.old ? row('old', rel, m.old) : {}),
-          ...row('new', rel, m.new), types: types(rel),
-        }
-      }
+      // Row changes are most of a stream: built by assignment, in the order the other cases spread.
+      case 'insert':
+      case 'update':
       case 'delete': {
         const rel = this.relation(m.relid)
-        return {...base, ...xid(m.xid), schema: rel.schema, table: rel.table, ...(m.key ? row('key', rel, m.key) : {}), ...(m.old ? row('old', rel, m.old) : {}), types: types(rel)}
+        const o: Record<string, unknown> = {op: m.type, lsn: formatLsn(lsn)}
+        if (m.xid !== undefined) o.xid = m.xid
+        o.schema = rel.schema
+        o.table = rel.table
+        if (m.type !== 'insert') {
+          if (m.key) addRow(o, 'key', rel, m.key)
+          if (m.old) addRow(o, 'old', rel, m.old)
+        }
+        if (m.type !== 'delete') addRow(o, 'new', rel, m.new)
+        o.types = rel.types
+        return o
       }
       case 'truncate':
         return {...base, ...xid(m.xid), tables: m.relids.map((id) => {
@@ -123,23 +127,23 @@ function xid(x: number | undefined): {xid?: number} {
   return x === undefined ? {} : {xid: x}
 }
 
-function row(name: string, rel: Relation, values: TupleValue[]): Record<string, unknown> {
+/** Set `o[name]` to a tuple's values by column name, and `o.unchanged` to the TOAST-ed columns not sent. */
+function addRow(o: Record<string, unknown>, name: string, rel: Relation, values: TupleValue[]): void {
   const out: Record<string, string | null> = {}
-  const unchanged: string[] = []
-  values.forEach((v, i) => {
+  let unchanged: string[] | undefined
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!
+    const column = rel.columns[i]
     // A 'K' tuple carries every column, those outside the replica identity as nulls: keep the key.
-    if (name === 'key' && rel.columns[i] && !rel.columns[i]!.key) return
-    const col = rel.columns[i]?.name ?? `column${i + 1}`
+    if (name === 'key' && column && !column.key) continue
+    const col = column?.name ?? `column${i + 1}`
     if (v.kind === 'null') out[col] = null
     else if (v.kind === 'text') out[col] = v.value
     else if (v.kind === 'binary') out[col] = `\\x${v.value.toString('hex')}`
-    else unchanged.push(col)
-  })
-  return unchanged.length ? {[name]: out, unchanged} : {[name]: out}
-}
-
-function types(rel: Relation): Record<string, number> {
-  return Object.fromEntries(rel.columns.map((c) => [c.name, c.typeOid]))
+    else (unchanged ??= []).push(col)
+  }
+  o[name] = out
+  if (unchanged) o.unchanged = unchanged
 }
 
 const PG_EPOCH_MS = 946_684_800_000

@@ -30,7 +30,7 @@ export interface RecvLogicalOptions {
   pluginOptions: PluginOption[] | ((serverMajor: number) => PluginOption[])
   output: OutputFile
   /** Turns a message into the bytes written for it (default: the data as it is). */
-  render?: (data: Buffer, lsn: Lsn) => Buffer | undefined
+  render?: (data: Buffer, lsn: Lsn) => string | undefined
   /** Called with each new connection, before streaming (a decoder resets its relation cache, checks run). */
   onSession?: (conn: PgConnection) => Promise<void> | void
   noLoop?: boolean
@@ -190,8 +190,10 @@ class Session {
         this.options.onProgress?.({type: 'note', text: `end position ${formatLsn(endpos)} reached by WAL record at ${formatLsn(lsn)}`, verbose: true})
         return this.stop('endpos')
       }
-      const data = render ? render(ev.data, lsn) : ev.data
-      if (data && !out.tryAdd(data, lsn)) await out.add(data, lsn)
+      if (render) {
+        const text = render(ev.data, lsn)
+        if (text !== undefined && !out.tryAddText(text, lsn)) await out.add(Buffer.from(text), lsn)
+      } else if (!out.tryAdd(ev.data, lsn)) await out.add(ev.data, lsn)
       if (endpos !== undefined && lsn === endpos) {
         this.options.onProgress?.({type: 'note', text: `end position ${formatLsn(endpos)} reached by WAL record at ${formatLsn(lsn)}`, verbose: true})
         return this.stop('endpos')
