@@ -5,8 +5,8 @@
  *    by a base slot; each run copies it (pg_copy_logical_replication_slot: a fresh slot at the
  *    same LSN) and decodes everything to a file with --endpos, the tools taking turns (who
  *    goes first alternates). The outputs must be byte-identical; median wall times compared.
- * 2. pgoutput -> JSON lines: one run of repl --format=json from a pgoutput slot made before the
- *    same changes: row changes per second and peak RSS.
+ * 2. pgoutput -> JSON lines: repl --format=json from copies of a pgoutput slot made before the
+ *    same changes: row changes per second, CPU and peak RSS.
  *
  *   npx tsx bench/recvlogical.ts [--runs=3] [--rows=1000000]
  */
@@ -21,6 +21,7 @@ const arg = (name: string, fallback: number) => Number(process.argv.find((a) => 
 const RUNS = arg('runs', 3)
 const ROWS = arg('rows', 1_000_000)
 const REPL = fileURLToPath(new URL('../bin/run.js', import.meta.url))
+const cpu = (ms: Measure[]) => `${median(ms.map((m) => m.userSeconds)).toFixed(2)} + ${median(ms.map((m) => m.sysSeconds)).toFixed(2)} s`
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`
 
 async function main(): Promise<void> {
@@ -60,15 +61,27 @@ async function main(): Promise<void> {
       }
     }
     const file = join(dir, 'pgoutput.jsonl')
-    const json = await timed(process.execPath, [REPL, 'recvlogical', '-S', 'bench_pgo', '--start', '--format=json', '--publication=bench_pub', '-f', file, '-E', endpos, '-n', ...conn])
-    const jsonBytes = (await stat(file)).size
+    const jsonRuns: Measure[] = []
+    let jsonBytes = 0
+    for (let i = 0; i < RUNS; i++) {
+      const slot = `bench_json_${i}`
+      await c.query(`SELECT pg_copy_logical_replication_slot('bench_pgo', '${slot}')`)
+      const m = await timed(process.execPath, [REPL, 'recvlogical', '-S', slot, '--start', '--format=json', '--publication=bench_pub', '-f', file, '-E', endpos, '-n', ...conn])
+      jsonBytes = (await stat(file)).size
+      jsonRuns.push(m)
+      process.stderr.write(`  json run ${i + 1}: ${m.seconds.toFixed(2)} s, max RSS ${(m.maxRssKb / 1024).toFixed(0)} MB\n`)
+      await rm(file)
+      await c.query(`SELECT pg_drop_replication_slot('${slot}')`)
+    }
+    const json = {seconds: median(jsonRuns.map((m) => m.seconds)), maxRssKb: Math.max(...jsonRuns.map((m) => m.maxRssKb)), cpu: cpu(jsonRuns)}
     await rm(dir, {recursive: true, force: true})
     const pgMedian = median(pg.map((m) => m.seconds))
     const replMedian = median(repl.map((m) => m.seconds))
     console.log(`test_decoding, ${ROWS} row changes (${mb(reference!.length)}) with --endpos, median of ${RUNS}:`)
     console.log(`  pg_recvlogical ${pgMedian.toFixed(2)} s   repl ${replMedian.toFixed(2)} s   ratio repl/pg ${(replMedian / pgMedian).toFixed(2)}`)
+    console.log(`  CPU (median user + system): pg_recvlogical ${cpu(pg)}   repl ${cpu(repl)}`)
     console.log(`  peak RSS: repl ${(Math.max(...repl.map((m) => m.maxRssKb)) / 1024).toFixed(0)} MB, pg_recvlogical ${(Math.max(...pg.map((m) => m.maxRssKb)) / 1024).toFixed(0)} MB`)
-    console.log(`pgoutput -> JSON lines: ${json.seconds.toFixed(2)} s, ${Math.round(ROWS / json.seconds)} changes/s, ${mb(jsonBytes)}, peak RSS ${(json.maxRssKb / 1024).toFixed(0)} MB`)
+    console.log(`pgoutput -> JSON lines, median of ${RUNS}: ${json.seconds.toFixed(2)} s, ${Math.round(ROWS / json.seconds)} changes/s, ${mb(jsonBytes)}, CPU ${json.cpu}, peak RSS ${(json.maxRssKb / 1024).toFixed(0)} MB`)
   } finally {
     await c.destroy()
   }

@@ -55,6 +55,9 @@ export class PgConnection {
   private failure?: Error
   private closing = false
   private paused = false
+  /** Reads shorter than this make the socket rest for `delayMs` before the next (coalesceReads). */
+  private coalesce?: {minBytes: number; delayMs: number}
+  private resting = false
   private readonly frameScratch: Frame[] = []
 
   private readonly rawSocket: ReadingSocket
@@ -73,7 +76,7 @@ export class PgConnection {
       get failed() {
         return conn.failure !== undefined
       },
-      afterRead: () => conn.applyBackpressure(),
+      afterRead: (bytes) => conn.applyBackpressure(bytes),
     })
   }
 
@@ -208,10 +211,29 @@ export class PgConnection {
     this.queuedBytes += f.payload.length + 5
   }
 
-  private applyBackpressure(): void {
+  /**
+   * A stream of small messages (logical decoding: one per row change, each sent on its own)
+   * otherwise wakes the process for every few kilobytes: after a read shorter than
+   * `minBytes`, the socket rests `delayMs` so the next read takes what piled up meanwhile.
+   * The messages already read are delivered at once; only the next read waits. (The timer
+   * stays referenced: a paused socket alone would let the process exit.)
+   */
+  coalesceReads(minBytes: number, delayMs: number): void {
+    this.coalesce = {minBytes, delayMs}
+  }
+
+  private applyBackpressure(bytes = Infinity): void {
     if (this.queuedBytes > HIGH_WATER_BYTES && !this.paused) {
       this.paused = true
       this.socket.pause()
+    }
+    if (this.coalesce && bytes < this.coalesce.minBytes && !this.resting && !this.paused) {
+      this.resting = true
+      this.socket.pause()
+      setTimeout(() => {
+        this.resting = false
+        if (!this.paused) this.socket.resume()
+      }, this.coalesce.delayMs)
     }
   }
 
@@ -259,7 +281,7 @@ export class PgConnection {
     this.queuedBytes -= f.payload.length + 5
     if (this.paused && this.queuedBytes < HIGH_WATER_BYTES / 2) {
       this.paused = false
-      this.socket.resume()
+      if (!this.resting) this.socket.resume()
     }
     return f
   }

@@ -21,8 +21,8 @@ export interface SlabSink {
   /** The stream is malformed. */
   fail(err: Error): void
   readonly failed: boolean
-  /** The messages of one read are delivered (the time to apply backpressure). */
-  afterRead(): void
+  /** The messages of one read (of `bytes`) are delivered: the time to apply backpressure. */
+  afterRead(bytes: number): void
 }
 
 /**
@@ -102,7 +102,7 @@ export class SlabReader {
       this.sink.fail(err as Error)
       return
     }
-    this.sink.afterRead()
+    this.sink.afterRead(n)
   }
 
   /** A message of `slab` is done with (consumed, or absorbed by the connection). */
