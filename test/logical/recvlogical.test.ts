@@ -211,3 +211,38 @@ test.serial('run as pg_recvlogical (a link), repl takes its command line and exi
   t.is(dropped.code, 0, dropped.stderr)
   await c.sql('DROP TABLE link')
 })
+
+/** wal2json, where Debian's postgresql-15-wal2json is installed: its text passes through untouched. */
+const haveWal2json = haveOracle && existsSync('/usr/lib/postgresql/15/lib/wal2json.so')
+;(haveWal2json ? test.serial : test.serial.skip)('recvlogical -P wal2json writes byte for byte what pg_recvlogical 15 writes, in both of its formats (Debian 15)', async (t) => {
+  const c = await startCluster({version: 'debian15', config: {wal_level: 'logical'}})
+  try {
+    const dir = await testDir('wal2json')
+    await c.sql('CREATE TABLE w (id int PRIMARY KEY, v text, n numeric, b bytea)')
+    const formats: Array<[string, string[]]> = [['v1', []], ['v2', ['-o', 'format-version=2', '-o', 'include-lsn=1', '-o', 'include-timestamp=1']]]
+    for (const [name] of formats) {
+      await c.sql(`SELECT pg_create_logical_replication_slot('w_${name}_repl', 'wal2json')`)
+      await c.sql(`SELECT pg_copy_logical_replication_slot('w_${name}_repl', 'w_${name}_pg')`)
+    }
+    await c.sql("INSERT INTO w SELECT g, 'row \"' || g || E'\"\\n', g / 3.0, '\\x00ff' FROM generate_series(1, 2000) g")
+    await c.sql("UPDATE w SET v = NULL WHERE id % 7 = 0")
+    await c.sql('DELETE FROM w WHERE id > 1990')
+    await c.sql("BEGIN; INSERT INTO w VALUES (-1, 'rolled back'); ROLLBACK")
+    await c.sql("SELECT pg_logical_emit_message(true, 'app', 'a message')")
+    const endpos = await lsnNow(c)
+    for (const [name, options] of formats) {
+      const mine = join(dir, `${name}.repl`)
+      const theirs = join(dir, `${name}.pg`)
+      const r = await runRepl(['recvlogical', '-S', `w_${name}_repl`, '-P', 'wal2json', ...options, '--start', '-f', mine, '-E', endpos, '-n', ...db(c)])
+      t.is(r.code, 0, r.stderr)
+      const o = oracle(['-S', `w_${name}_pg`, ...options, '--start', '-f', theirs, '-E', endpos, '-n', '-h', c.host, '-p', String(c.port), '-U', 'postgres', '-d', 'postgres'])
+      t.is(o.code, 0, o.stderr)
+      const [a, b] = await Promise.all([readFile(mine), readFile(theirs)])
+      t.true(a.length > 100_000, `${name}: ${a.length} bytes`)
+      t.true(a.equals(b), `${name}: repl wrote ${a.length} bytes, pg_recvlogical ${b.length}`)
+      t.notThrows(() => a.toString('utf8').trimEnd().split('\n').forEach((l) => name === 'v2' && JSON.parse(l)), `${name}: JSON lines`)
+    }
+  } finally {
+    await c.destroy()
+  }
+})
