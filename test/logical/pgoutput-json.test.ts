@@ -285,3 +285,59 @@ for (const version of pgVersions()) {
     await c.sql('DROP TABLE k')
   })
 }
+
+for (const version of pgVersions()) {
+  withPgbench(`recvlogical --format=json killed with SIGKILL during a pgbench run and restarted: every pgbench transaction once, in commit order (PG ${version})`, async (t) => {
+    const c = clusters.get(version)!
+    const out = join(await testDir('pgoutput-kill-pgbench'), 'changes.jsonl')
+    const host = ['-h', c.host, '-p', String(c.port), '-U', 'postgres']
+    execFileSync(PGBENCH, [...host, '-i', '-s', '1', '-q', 'postgres'], {stdio: 'pipe'})
+    await c.sql(`CREATE PUBLICATION kill_pub FOR TABLE ${PGBENCH_TABLES.join(', ')}`)
+    await c.sql("SELECT pg_create_logical_replication_slot('kill_slot', 'pgoutput')")
+    const args = [BIN, 'recvlogical', '-S', 'kill_slot', '--start', '--format=json', '--publication=kill_pub', '-f', out, '-F', '1', '-s', '1', ...c.cliArgs(), '-d', 'postgres']
+    const read = async () => (existsSync(out) ? (await readFile(out, 'utf8')).split('\n').filter(Boolean) : [])
+    const commits = async () => (await read()).filter((l) => l.startsWith('{"op":"commit"')).length
+    const load = spawn(PGBENCH, [...host, '-c', '4', '-T', '8', '-n', 'postgres'], {stdio: 'ignore'})
+    const loaded = new Promise<number | null>((resolve) => load.on('close', resolve))
+    try {
+      const first = spawn(process.execPath, args, {stdio: 'ignore'})
+      const firstGone = new Promise((resolve) => first.on('close', resolve))
+      await waitFor(async () => (await commits()) >= 300, 30_000, 'three hundred transactions written')
+      first.kill('SIGKILL')
+      await firstGone
+      const second = spawn(process.execPath, [...args, '-v'], {stdio: ['ignore', 'ignore', 'pipe']})
+      let stderr = ''
+      second.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      const exited = new Promise<number | null>((resolve) => second.on('close', (code) => resolve(code)))
+      t.is(await loaded, 0, 'pgbench ran to its end')
+      const history = Number(await c.value('SELECT count(*) FROM pgbench_history'))
+      await waitFor(async () => (await read()).filter((l) => l.includes('"table":"pgbench_history"')).length >= history, 60_000, `all ${history} transactions written: ${stderr}`)
+      second.kill('SIGTERM')
+      t.is(await exited, 0, stderr)
+      t.regex(stderr, /resuming after the last transaction in ".*changes\.jsonl", at [0-9A-F]+\/[0-9A-F]+/)
+
+      const lines = (await read()).map((l) => JSON.parse(l) as Change)
+      const seen: string[] = []
+      let changes = 0
+      for (const l of lines) {
+        if (l.op === 'begin') changes = 0
+        else if (l.op === 'insert' || l.op === 'update') changes++
+        else if (l.op === 'commit' && changes > 0) {
+          t.is(changes, 4, `transaction ending ${l.commitLsn}: whole`)
+          seen.push(l.commitLsn)
+        }
+      }
+      t.is(seen.length, history, 'one commit per pgbench transaction')
+      const lsn = (s: string) => BigInt(`0x${s.split('/')[0]}`) * 2n ** 32n + BigInt(`0x${s.split('/')[1]}`)
+      t.true(seen.every((s, i) => i === 0 || lsn(s) > lsn(seen[i - 1]!)), 'in commit order, none twice')
+      const written = lines.filter((l) => l.op === 'insert' && l.table === 'pgbench_history').map((l) => `${l.new.tid}|${l.new.bid}|${l.new.aid}|${l.new.delta}|${l.new.mtime}`).sort()
+      const rows = (await c.query('SELECT tid, bid, aid, delta, mtime::text FROM pgbench_history')).map((r) => `${r.tid}|${r.bid}|${r.aid}|${r.delta}|${r.mtime}`).sort()
+      t.deepEqual(written, rows, 'the history rows, each exactly once')
+    } finally {
+      load.kill()
+      await loaded
+      await c.sql("SELECT pg_drop_replication_slot('kill_slot')").catch(() => {})
+      await c.sql(`DROP PUBLICATION kill_pub; ${PGBENCH_TABLES.map((table) => `DROP TABLE ${table}`).join('; ')}`)
+    }
+  })
+}
