@@ -39,6 +39,10 @@ interface Relation {
   columns: RelationColumn[]
   /** Column name → type OID, made once per Relation message: every row change repeats it. */
   types: Record<string, number>
+  /** The same pieces as JSON text, for rowChangeLine: `,"schema":…,"table":…`, `"name":` per column, `,"types":{…}`. */
+  schemaTableJson: string
+  columnKeysJson: string[]
+  typesJson: string
 }
 
 export class PgoutputJson {
@@ -53,7 +57,12 @@ export class PgoutputJson {
 
   /** One JSON line (without its newline). */
   render(data: Buffer, lsn: Lsn): string {
-    return JSON.stringify(this.toJson(this.parser.parse(data), lsn))
+    const m = this.parser.parse(data)
+    if (m.type === 'insert' || m.type === 'update' || m.type === 'delete') {
+      const line = rowChangeLine(m, lsn, this.relation(m.relid))
+      if (line !== undefined) return line
+    }
+    return JSON.stringify(this.toJson(m, lsn))
   }
 
   toJson(m: PgoutputMessage, lsn: Lsn): Record<string, unknown> {
@@ -67,7 +76,7 @@ export class PgoutputJson {
       case 'origin':
         return {...base, origin: m.name, originLsn: formatLsn(m.originLsn)}
       case 'relation':
-        this.relations.set(m.relid, {schema: m.schema, table: m.table, columns: m.columns, types: Object.fromEntries(m.columns.map((c) => [c.name, c.typeOid]))})
+        this.relations.set(m.relid, relation(m.schema, m.table, m.columns))
         return {...base, ...xid(m.xid), relid: m.relid, schema: m.schema, table: m.table, replicaIdentity: m.replicaIdentity, columns: m.columns.map((c) => ({name: c.name, type: c.typeOid, typmod: c.typmod, key: c.key}))}
       case 'type':
         return {...base, ...xid(m.xid), oid: m.oid, schema: m.schema, name: m.name}
@@ -125,6 +134,49 @@ export class PgoutputJson {
 
 function xid(x: number | undefined): {xid?: number} {
   return x === undefined ? {} : {xid: x}
+}
+
+function relation(schema: string, table: string, columns: RelationColumn[]): Relation {
+  const types = Object.fromEntries(columns.map((c) => [c.name, c.typeOid]))
+  return {
+    schema, table, columns, types,
+    schemaTableJson: `,"schema":${JSON.stringify(schema)},"table":${JSON.stringify(table)}`,
+    columnKeysJson: columns.map((c) => `${JSON.stringify(c.name)}:`),
+    typesJson: `,"types":${JSON.stringify(types)}`,
+  }
+}
+
+type RowChange = Extract<PgoutputMessage, {type: 'insert' | 'update' | 'delete'}>
+
+/**
+ * A row change written as text directly, the same bytes JSON.stringify(toJson(m)) gives
+ * (the tests compare the two) with no object per change: most of a stream is row changes.
+ * Undefined when a value is an unchanged TOAST datum or a column is unnamed: toJson then.
+ */
+function rowChangeLine(m: RowChange, lsn: Lsn, rel: Relation): string | undefined {
+  let line = `{"op":"${m.type}","lsn":"${formatLsn(lsn)}"`
+  if (m.xid !== undefined) line += `,"xid":${m.xid}`
+  line += rel.schemaTableJson
+  const tuple = (name: string, values: TupleValue[]): boolean => {
+    if (values.length > rel.columns.length) return false
+    line += `,"${name}":{`
+    let first = true
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!
+      if (name === 'key' && !rel.columns[i]!.key) continue
+      if (v.kind === 'unchanged') return false
+      line += `${first ? '' : ','}${rel.columnKeysJson[i]}${v.kind === 'null' ? 'null' : v.kind === 'text' ? JSON.stringify(v.value) : `"\\\\x${v.value.toString('hex')}"`}`
+      first = false
+    }
+    line += '}'
+    return true
+  }
+  if (m.type !== 'insert') {
+    if (m.key && !tuple('key', m.key)) return undefined
+    if (m.old && !tuple('old', m.old)) return undefined
+  }
+  if (m.type !== 'delete' && !tuple('new', m.new)) return undefined
+  return `${line}${rel.typesJson}}`
 }
 
 /** Set `o[name]` to a tuple's values by column name, and `o.unchanged` to the TOAST-ed columns not sent. */
