@@ -31,7 +31,9 @@ export async function waitForStreaming(
         throw new ReplError('SERVER_ERROR', `The server in ${dataDir} is not in recovery: it started as a primary, not a standby`)
       }
       const replayed = state.replayLsn ? parseLsn(state.replayLsn) : 0n
-      const streaming = state.status === 'streaming'
+      // PostgreSQL 13 shows "streaming" from the receiver's start, before START_REPLICATION has
+      // succeeded (a missing slot fails it): only a message from the primary proves it.
+      const streaming = state.status === 'streaming' && state.received
       if (streaming && (options.target === undefined || replayed >= options.target)) {
         return {status: state.status!, flushedLsn: state.flushedLsn, replayLsn: state.replayLsn}
       }
@@ -54,7 +56,8 @@ export async function waitForStreaming(
 
 async function readState(conn: PgConnection) {
   const [row] = await conn.queryRows(
-    `SELECT pg_is_in_recovery()::text AS recovery, r.status, r.flushed_lsn::text AS "flushedLsn", pg_last_wal_replay_lsn()::text AS "replayLsn"
+    `SELECT pg_is_in_recovery()::text AS recovery, r.status, r.flushed_lsn::text AS "flushedLsn", pg_last_wal_replay_lsn()::text AS "replayLsn",
+            (r.last_msg_receipt_time IS NOT NULL)::text AS received
        FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver r ON true`,
   )
   return {
@@ -62,5 +65,6 @@ async function readState(conn: PgConnection) {
     status: row?.status ?? undefined,
     flushedLsn: row?.flushedLsn ?? undefined,
     replayLsn: row?.replayLsn ?? undefined,
+    received: row?.received === 'true',
   }
 }
