@@ -93,17 +93,15 @@ async function checkServer(target: CheckTarget, options: EvaluateOptions, stateD
       return {report: {target: target.label, role: null, version: null, error: {code: 'INSUFFICIENT_PRIVILEGE', message, hint}}, results: [unknownResult('privileges', target.label, `${message} (${hint})`)]}
     }
     const facts = await gatherFacts(conn)
-    const results: CheckResult[] = []
     let since: ConflictsSince | undefined
+    let stateError: Error | undefined
     if (stateDir && options.selected.has('conflicts') && facts.status.conflicts) {
-      try {
-        since = await rememberConflicts(stateDir, target.label, facts)
-      } catch (err) {
-        options = {...options, selected: new Set([...options.selected].filter((n) => n !== 'conflicts'))}
-        results.push(unknownResult('conflicts', target.label, `cannot keep the last check's figures in ${stateDir}: ${(err as Error).message} (choose another --state-dir)`))
-      }
+      since = await rememberConflicts(stateDir, target.label, facts).catch((err: Error) => void (stateError = err))
     }
-    results.unshift(...evaluateServer(target.label, facts, options, since))
+    // Figures that cannot be kept make the conflicts check UNKNOWN, saying why; the others stand.
+    const results = evaluateServer(target.label, facts, options, since).map((r) => r.check === 'conflicts' && stateError
+      ? unknownResult('conflicts', target.label, `cannot keep the last check's figures in ${stateDir}: ${stateError.message} (choose another --state-dir)`)
+      : r)
     return {report: {target: target.label, role: facts.status.role, version: facts.status.server.version, error: null}, results, facts}
   } catch (err) {
     const e = err instanceof ReplError ? err : new ReplError('CONNECTION_FAILED', (err as Error)?.message ?? String(err))

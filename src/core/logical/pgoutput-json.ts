@@ -157,26 +157,26 @@ function rowChangeLine(m: RowChange, lsn: Lsn, rel: Relation): string | undefine
   let line = `{"op":"${m.type}","lsn":"${formatLsn(lsn)}"`
   if (m.xid !== undefined) line += `,"xid":${m.xid}`
   line += rel.schemaTableJson
-  const tuple = (name: string, values: TupleValue[]): boolean => {
-    if (values.length > rel.columns.length) return false
-    line += `,"${name}":{`
-    let first = true
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i]!
-      if (name === 'key' && !rel.columns[i]!.key) continue
-      if (v.kind === 'unchanged') return false
-      line += `${first ? '' : ','}${rel.columnKeysJson[i]}${v.kind === 'null' ? 'null' : v.kind === 'text' ? JSON.stringify(v.value) : `"\\\\x${v.value.toString('hex')}"`}`
-      first = false
-    }
-    line += '}'
-    return true
+  const key = m.type !== 'insert' && m.key ? tupleJson('key', m.key, rel) : ''
+  const old = m.type !== 'insert' && m.old ? tupleJson('old', m.old, rel) : ''
+  const now = m.type !== 'delete' ? tupleJson('new', m.new, rel) : ''
+  if (key === undefined || old === undefined || now === undefined) return undefined
+  return `${line}${key}${old}${now}${rel.typesJson}}`
+}
+
+/** `,"name":{…}` for rowChangeLine; undefined for what only toJson writes (unchanged TOAST, unnamed columns). */
+function tupleJson(name: string, values: TupleValue[], rel: Relation): string | undefined {
+  if (values.length > rel.columns.length) return undefined
+  let json = `,"${name}":{`
+  let first = true
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!
+    if (name === 'key' && !rel.columns[i]!.key) continue
+    if (v.kind === 'unchanged') return undefined
+    json += `${first ? '' : ','}${rel.columnKeysJson[i]}${v.kind === 'null' ? 'null' : v.kind === 'text' ? JSON.stringify(v.value) : `"\\\\x${v.value.toString('hex')}"`}`
+    first = false
   }
-  if (m.type !== 'insert') {
-    if (m.key && !tuple('key', m.key)) return undefined
-    if (m.old && !tuple('old', m.old)) return undefined
-  }
-  if (m.type !== 'delete' && !tuple('new', m.new)) return undefined
-  return `${line}${rel.typesJson}}`
+  return `${json}}`
 }
 
 /** Set `o[name]` to a tuple's values by column name, and `o.unchanged` to the TOAST-ed columns not sent. */
